@@ -1,0 +1,89 @@
+export interface BatcherOptions {
+  /** Longest an item waits for company before it is written. */
+  intervalMs?: number;
+  /** Items per write. */
+  maxBatch?: number;
+  /** Retry a failed write (with backoff) until it succeeds or the batcher closes. */
+  retry?: boolean;
+  onError?: (err: unknown) => void;
+}
+
+interface Pending<T> {
+  item: T;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Group commit: items added from many concurrent callers are written together,
+ * one write in flight at a time, in arrival order. `add()` resolves once its
+ * item's write succeeded, so callers can wait for durability without paying a
+ * round trip each.
+ */
+export class Batcher<T> {
+  private pending: Pending<T>[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  private readonly intervalMs: number;
+  private readonly maxBatch: number;
+
+  constructor(
+    private readonly write: (items: T[]) => Promise<void>,
+    private readonly options: BatcherOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? 5;
+    this.maxBatch = options.maxBatch ?? 1000;
+  }
+
+  get size(): number {
+    return this.pending.length;
+  }
+
+  add(item: T): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('batcher is closed'));
+    const done = new Promise<void>((resolve, reject) => this.pending.push({ item, resolve, reject }));
+    if (this.pending.length >= this.maxBatch) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
+    return done;
+  }
+
+  /** Writes everything added so far. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing || this.pending.length > 0) {
+      this.flushing ??= this.writeNext().finally(() => {
+        this.flushing = undefined;
+      });
+      await this.flushing;
+    }
+  }
+
+  /** Flushes (bounded by the caller), then refuses new items. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  private async writeNext(): Promise<void> {
+    const batch = this.pending.splice(0, this.maxBatch);
+    const items = batch.map((p) => p.item);
+    let delayMs = 50;
+    for (;;) {
+      try {
+        await this.write(items);
+        for (const p of batch) p.resolve();
+        return;
+      } catch (err) {
+        this.options.onError?.(err);
+        if (!this.options.retry || this.closed) {
+          for (const p of batch) p.reject(err as Error);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(delayMs * 2, 5000);
+      }
+    }
+  }
+}

@@ -1,0 +1,95 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import {
+  commonEnvSchema,
+  retryEnvSchema,
+  toCommonConfig,
+  toRetryConfig,
+  type CommonConfig,
+  type RetryConfig,
+} from './common';
+import { envInt, envUrl, parseEnv, type Env } from './env';
+
+export type AsymmetricAlgorithm = 'RS256' | 'ES256';
+
+export interface JwtVerificationConfig {
+  /** HS256 shared secret. */
+  secret?: string;
+  /** RS256 or ES256 public key; the algorithm follows from the key type. */
+  publicKey?: { key: KeyObject; algorithm: AsymmetricAlgorithm };
+  issuer: string;
+  audience: string;
+}
+
+export interface GatewayConfig extends CommonConfig {
+  port: number;
+  jwt: JwtVerificationConfig;
+  /** Bull Board credentials; undefined keeps the dashboard off. */
+  admin?: { user: string; password: string };
+  publicUrl: string;
+  retry: RetryConfig;
+}
+
+function parsePublicKey(pem: string, ctx: z.RefinementCtx): GatewayConfig['jwt']['publicKey'] {
+  try {
+    // Environments often carry PEMs on one line with literal "\n".
+    const key = createPublicKey(pem.replace(/\\n/g, '\n'));
+    if (key.asymmetricKeyType === 'rsa') return { key, algorithm: 'RS256' };
+    if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
+      return { key, algorithm: 'ES256' };
+    }
+    ctx.addIssue({ code: 'custom', message: 'must be an RSA or EC P-256 public key' });
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a PEM public key' });
+  }
+  return z.NEVER;
+}
+
+const gatewayEnvSchema = commonEnvSchema
+  .extend(retryEnvSchema.shape)
+  .extend({
+    PORT: envInt(3000, 0, 65535),
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters (256 bits)').optional(),
+    JWT_PUBLIC_KEY: z.string().transform(parsePublicKey).optional(),
+    JWT_ISSUER: z.string().default('herald'),
+    JWT_AUDIENCE: z.string().default('herald-api'),
+    ADMIN_USER: z.string().optional(),
+    ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+    PUBLIC_URL: envUrl(/^https?$/).default('http://localhost:3000'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message: 'set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256)',
+      });
+    }
+    if ((env.ADMIN_USER === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.ADMIN_USER === undefined ? 'ADMIN_USER' : 'ADMIN_PASSWORD'],
+        message: 'ADMIN_USER and ADMIN_PASSWORD go together',
+      });
+    }
+  });
+
+export function loadGatewayConfig(env: Env): GatewayConfig {
+  const parsed = parseEnv(gatewayEnvSchema, env);
+  return {
+    ...toCommonConfig(parsed),
+    port: parsed.PORT,
+    jwt: {
+      secret: parsed.JWT_SECRET,
+      publicKey: parsed.JWT_PUBLIC_KEY,
+      issuer: parsed.JWT_ISSUER,
+      audience: parsed.JWT_AUDIENCE,
+    },
+    admin:
+      parsed.ADMIN_USER !== undefined && parsed.ADMIN_PASSWORD !== undefined
+        ? { user: parsed.ADMIN_USER, password: parsed.ADMIN_PASSWORD }
+        : undefined,
+    publicUrl: parsed.PUBLIC_URL.replace(/\/$/, ''),
+    retry: toRetryConfig(parsed),
+  };
+}

@@ -1,0 +1,130 @@
+import { Batcher } from '@herald/core';
+import type pg from 'pg';
+import type { AttemptOutcome, DeliveryStatus } from './statuses';
+
+/** What one delivery attempt did, and the status the delivery is in after it. */
+export interface AttemptRecord {
+  deliveryId: string;
+  /** 1-based. */
+  attempt: number;
+  at: Date;
+  outcome: AttemptOutcome;
+  errorCode?: string;
+  error?: string;
+  providerMessageId?: string;
+  durationMs: number;
+  status: Extract<DeliveryStatus, 'sent' | 'queued' | 'failed'>;
+  /** Why it failed, for a failed delivery. */
+  reason?: string;
+}
+
+type LedgerEntry = { sending: string } | { attempt: AttemptRecord };
+
+export interface DeliveryLedgerOptions {
+  flushIntervalMs?: number;
+  maxBatch?: number;
+  onWriteError?: (err: unknown) => void;
+}
+
+/**
+ * The workers' write path to Postgres. Attempts and status changes from all
+ * concurrent jobs go out as one statement per flush, so no message costs its
+ * own round trip. `record()` resolves once the row is durable: a job is
+ * acknowledged in Redis only after its status is in Postgres. A failed write
+ * is retried until Postgres answers (backpressure, never a lost status).
+ */
+export class DeliveryLedger {
+  private readonly batcher: Batcher<LedgerEntry>;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: DeliveryLedgerOptions = {},
+  ) {
+    this.batcher = new Batcher((entries) => this.write(entries), {
+      intervalMs: options.flushIntervalMs ?? 5,
+      maxBatch: options.maxBatch ?? 1000,
+      retry: true,
+      onError: options.onWriteError,
+    });
+  }
+
+  /** Marks a delivery as being sent. Best effort: the hot path does not wait for it. */
+  markSending(deliveryId: string): void {
+    this.batcher.add({ sending: deliveryId }).catch(() => {});
+  }
+
+  /** Records an attempt and the status it leaves the delivery in; resolves once written. */
+  record(attempt: AttemptRecord): Promise<void> {
+    return this.batcher.add({ attempt });
+  }
+
+  flush(): Promise<void> {
+    return this.batcher.flush();
+  }
+
+  close(): Promise<void> {
+    return this.batcher.close();
+  }
+
+  private async write(entries: LedgerEntry[]): Promise<void> {
+    const attempts: AttemptRecord[] = [];
+    // One update per delivery per statement (UPDATE … FROM applies only one
+    // matching row); later entries win, they describe a later state.
+    const updates = new Map<string, object>();
+    for (const entry of entries) {
+      if ('sending' in entry) {
+        if (!updates.has(entry.sending)) {
+          updates.set(entry.sending, { id: entry.sending, status: 'sending', attempts: 0 });
+        }
+        continue;
+      }
+      const a = entry.attempt;
+      attempts.push(a);
+      updates.set(a.deliveryId, {
+        id: a.deliveryId,
+        status: a.status,
+        reason: a.reason ?? null,
+        attempts: a.attempt,
+        provider_message_id: a.providerMessageId ?? null,
+        sent_at: a.status === 'sent' ? a.at.toISOString() : null,
+      });
+    }
+    await this.pool.query({
+      name: 'herald_ledger_write',
+      text: `
+WITH a AS (
+  INSERT INTO attempts (delivery_id, attempt, at, outcome, error_code, error, provider_message_id, duration_ms)
+  SELECT x.delivery_id, x.attempt, x.at, x.outcome, x.error_code, x.error, x.provider_message_id, x.duration_ms
+  FROM jsonb_to_recordset($1::jsonb) AS x(delivery_id uuid, attempt int, at timestamptz,
+    outcome attempt_outcome, error_code text, error text, provider_message_id text, duration_ms int)
+)
+UPDATE deliveries d SET
+  -- Terminal statuses stick, except that "sent" is always the truth.
+  status = CASE WHEN x.status = 'sent' OR d.status NOT IN ('sent', 'failed', 'cancelled', 'skipped')
+                THEN x.status ELSE d.status END,
+  reason = COALESCE(x.reason, d.reason),
+  attempts_count = GREATEST(d.attempts_count, x.attempts),
+  provider_message_id = COALESCE(x.provider_message_id, d.provider_message_id),
+  sent_at = COALESCE(x.sent_at, d.sent_at),
+  updated_at = now()
+FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, status delivery_status, reason text, attempts int,
+  provider_message_id text, sent_at timestamptz)
+WHERE d.id = x.id`,
+      values: [
+        JSON.stringify(
+          attempts.map((a) => ({
+            delivery_id: a.deliveryId,
+            attempt: a.attempt,
+            at: a.at.toISOString(),
+            outcome: a.outcome,
+            error_code: a.errorCode ?? null,
+            error: a.error?.slice(0, 2000) ?? null,
+            provider_message_id: a.providerMessageId ?? null,
+            duration_ms: Math.round(a.durationMs),
+          })),
+        ),
+        JSON.stringify([...updates.values()]),
+      ],
+    });
+  }
+}
