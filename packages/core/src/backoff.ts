@@ -19,5 +19,8 @@ export function backoffDelayMs(
   const jittered = Math.floor(random() * ceiling);
   if (retryAfterMs === undefined) return jittered;
   // Honour Retry-After, and spread the herd a little beyond it.
-  return Math.min(Math.max(retryAfterMs, 0) + Math.floor(random() * policy.baseMs), Math.max(policy.maxMs, retryAfterMs));
+  return Math.min(
+    Math.max(retryAfterMs, 0) + Math.floor(random() * policy.baseMs),
+    Math.max(policy.maxMs, retryAfterMs),
+  );
 }

@@ -42,7 +42,9 @@ export class Batcher<T> {
 
   add(item: T): Promise<void> {
     if (this.closed) return Promise.reject(new Error('batcher is closed'));
-    const done = new Promise<void>((resolve, reject) => this.pending.push({ item, resolve, reject }));
+    const done = new Promise<void>((resolve, reject) =>
+      this.pending.push({ item, resolve, reject }),
+    );
     if (this.pending.length >= this.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
     return done;

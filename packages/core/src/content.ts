@@ -7,8 +7,14 @@ import { z } from 'zod';
 export const emailContentSchema = z
   .object({
     subject: z.string().min(1).max(998),
-    html: z.string().max(512 * 1024).optional(),
-    text: z.string().max(512 * 1024).optional(),
+    html: z
+      .string()
+      .max(512 * 1024)
+      .optional(),
+    text: z
+      .string()
+      .max(512 * 1024)
+      .optional(),
   })
   .refine((c) => c.html !== undefined || c.text !== undefined, {
     message: 'email content needs html or text',

@@ -11,3 +11,8 @@ export * from './config/env';
 export * from './config/common';
 export * from './config/gateway';
 export * from './config/worker';
+export * from './metrics';
+export * from './readiness';
+export * from './ops-server';
+export * from './queues';
+export * from './service-runner';

@@ -51,7 +51,10 @@ export class ResourceStack {
         await Promise.race([
           Promise.resolve().then(release),
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+            timer = setTimeout(
+              () => reject(new Error(`timed out after ${this.timeoutMs} ms`)),
+              this.timeoutMs,
+            );
           }),
         ]);
       } catch (err) {

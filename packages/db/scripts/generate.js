@@ -9,6 +9,11 @@ env.PRISMA_HIDE_UPDATE_MESSAGE = '1';
 env.CHECKPOINT_DISABLE = '1';
 execFileSync(
   process.execPath,
-  [require.resolve('prisma/build/index.js'), 'generate', '--config', path.join(__dirname, '..', 'prisma.config.ts')],
+  [
+    require.resolve('prisma/build/index.js'),
+    'generate',
+    '--config',
+    path.join(__dirname, '..', 'prisma.config.ts'),
+  ],
   { stdio: 'inherit', env, cwd: path.join(__dirname, '..') },
 );

@@ -100,7 +100,9 @@ export async function runMigrations(
         `migration ${failed.migration_name} failed earlier; resolve it before applying more (prisma migrate resolve)`,
       );
     }
-    const done = new Map(rows.filter((r) => r.finished_at !== null).map((r) => [r.migration_name, r]));
+    const done = new Map(
+      rows.filter((r) => r.finished_at !== null).map((r) => [r.migration_name, r]),
+    );
     const result: MigrationResult = { applied: [], alreadyApplied: [] };
     for (const migration of local) {
       const previous = done.get(migration.name);
@@ -138,6 +140,8 @@ async function applyOne(client: pg.Client, migration: LocalMigration): Promise<v
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK');
-    throw new Error(`migration ${migration.name} failed: ${(err as Error).message}`, { cause: err });
+    throw new Error(`migration ${migration.name} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

@@ -179,7 +179,11 @@ export async function findIdempotencyRecord(
   owner: string,
   key: string,
 ): Promise<IdempotencyRecord | undefined> {
-  const { rows } = await pool.query<{ request_hash: string; notification_id: string; response: unknown }>({
+  const { rows } = await pool.query<{
+    request_hash: string;
+    notification_id: string;
+    response: unknown;
+  }>({
     name: 'herald_find_idempotency',
     text: `SELECT request_hash, notification_id, response FROM idempotency_keys
            WHERE owner = $1 AND key = $2

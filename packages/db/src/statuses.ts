@@ -3,7 +3,12 @@ import type { AttemptOutcome, DeliveryStatus } from './generated/prisma/enums';
 export type { AttemptOutcome, DeliveryStatus } from './generated/prisma/enums';
 
 /** Statuses after which nothing more happens to a delivery (until an operator redrives it). */
-export const TERMINAL_STATUSES: readonly DeliveryStatus[] = ['sent', 'failed', 'cancelled', 'skipped'];
+export const TERMINAL_STATUSES: readonly DeliveryStatus[] = [
+  'sent',
+  'failed',
+  'cancelled',
+  'skipped',
+];
 
 export function isTerminal(status: DeliveryStatus): boolean {
   return TERMINAL_STATUSES.includes(status);

@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { Queue } from 'bullmq';
+import type { Registry } from 'prom-client';
+import { createAcceptedCounter, type GatewayConfig, type Logger, type Redis } from '@herald/core';
+import type { Database, OutboxAcknowledger } from '@herald/db';
+import { createAuthorizer, createTokenVerifier } from './auth';
+import { createNotificationService } from './notifications/notification-service';
+import { createErrorHandler, ProblemError, sendProblem } from './problem';
+import { healthRoutes } from './routes/health';
+import { notificationRoutes } from './routes/notifications';
+
+export interface AppDeps {
+  config: Pick<GatewayConfig, 'jwt' | 'retry'>;
+  db: Database;
+  redis: Redis;
+  /** Producer handles on every lane queue. */
+  queues: Map<string, Queue>;
+  outboxAck: OutboxAcknowledger;
+  registry: Registry;
+  log: Logger;
+  now?: () => Date;
+}
+
+/** The gateway's HTTP API, with every dependency passed in (tests build it on port 0). */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(
+    pinoHttp({
+      logger: deps.log,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id =
+          typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      autoLogging: {
+        ignore: (req) => req.url === '/healthz' || req.url === '/metrics' || req.url === '/readyz',
+      },
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    }),
+  );
+  app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
+
+  const authorize = createAuthorizer(createTokenVerifier(deps.config.jwt));
+  const notifications = createNotificationService({
+    db: deps.db,
+    queues: deps.queues,
+    retry: deps.config.retry,
+    outboxAck: deps.outboxAck,
+    accepted: createAcceptedCounter(deps.registry),
+    log: deps.log,
+    now: deps.now,
+  });
+
+  app.use(
+    healthRoutes({
+      registry: deps.registry,
+      checks: {
+        redis: async () => {
+          await deps.redis.ping();
+        },
+        postgres: async () => {
+          await deps.db.pool.query('SELECT 1');
+        },
+      },
+    }),
+  );
+  app.use(notificationRoutes({ authorize, notifications, db: deps.db }));
+
+  app.use((req, res) => {
+    sendProblem(res, new ProblemError(404, 'Not found', `No route for ${req.method} ${req.path}.`));
+  });
+  app.use(createErrorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,6 @@
+export * from './app';
+export * from './auth';
+export * from './problem';
+export * from './notifications/notification-request';
+export * from './notifications/plan-notification';
+export * from './mint-token';

@@ -1,0 +1,120 @@
+import { enqueueJobs, type Logger, type RetryConfig } from '@herald/core';
+import {
+  findIdempotencyRecord,
+  findRecipientAddresses,
+  insertNotifications,
+  type Database,
+  type OutboxAcknowledger,
+} from '@herald/db';
+import type { Queue } from 'bullmq';
+import type { Counter } from 'prom-client';
+import { v7 as uuidv7 } from 'uuid';
+import { ProblemError, validationProblem } from '../problem';
+import { hashRequestBody } from './canonical-json';
+import type { NotificationRequest } from './notification-request';
+import {
+  planNotification,
+  type AcceptedResponse,
+  type PlannedNotification,
+} from './plan-notification';
+
+export interface NotificationServiceDeps {
+  db: Database;
+  queues: Map<string, Queue>;
+  retry: RetryConfig;
+  outboxAck: OutboxAcknowledger;
+  accepted: Counter<'lane'>;
+  log: Logger;
+  now?: () => Date;
+}
+
+export interface AcceptOptions {
+  owner: string;
+  idempotencyKey?: string;
+}
+
+/**
+ * Accepting a notification: plan it, make it durable in Postgres (one
+ * statement, with its outbox entries), then enqueue. Redis being down does
+ * not fail the request: the outbox keeps the jobs for the relay.
+ */
+export function createNotificationService(deps: NotificationServiceDeps) {
+  const now = deps.now ?? (() => new Date());
+
+  async function plan(request: NotificationRequest, owner: string): Promise<PlannedNotification> {
+    if (request.template !== undefined) {
+      throw validationProblem([
+        {
+          field: 'template',
+          in: 'body',
+          message: 'stored templates are not available yet; send inline content',
+        },
+      ]);
+    }
+    const recipientId = request.to.recipientId;
+    const recipient = recipientId
+      ? await findRecipientAddresses(deps.db.prisma, recipientId)
+      : undefined;
+    if (recipientId && !recipient) {
+      throw validationProblem([
+        { field: 'to.recipientId', in: 'body', message: `no recipient with id ${recipientId}` },
+      ]);
+    }
+    return planNotification(request, { owner, now: now(), recipient, newId: uuidv7 });
+  }
+
+  async function dispatch(planned: readonly PlannedNotification[]): Promise<void> {
+    const jobs = planned.flatMap((p) => p.outbox);
+    if (jobs.length === 0) return;
+    const { enqueued, failed } = await enqueueJobs(deps.queues, jobs, deps.retry);
+    deps.outboxAck.acknowledge(enqueued);
+    for (const f of failed) {
+      deps.log.warn(
+        { err: f.error, queue: f.queue },
+        'enqueue failed; the outbox relay will retry',
+      );
+    }
+  }
+
+  return {
+    async accept(request: NotificationRequest, options: AcceptOptions): Promise<AcceptedResponse> {
+      const planned = await plan(request, options.owner);
+      const requestHash = options.idempotencyKey ? hashRequestBody(request) : '';
+      const inserted = await insertNotifications(deps.db.pool, [
+        {
+          notification: planned.notification,
+          outbox: planned.outbox,
+          idempotency: options.idempotencyKey
+            ? {
+                owner: options.owner,
+                key: options.idempotencyKey,
+                requestHash,
+                response: planned.response,
+              }
+            : undefined,
+        },
+      ]);
+      if (!inserted.has(planned.notification.id)) {
+        // The key was claimed first by an earlier request.
+        const record = await findIdempotencyRecord(
+          deps.db.pool,
+          options.owner,
+          options.idempotencyKey!,
+        );
+        if (!record || record.requestHash !== requestHash) {
+          throw new ProblemError(
+            409,
+            'Idempotency key reused',
+            'This Idempotency-Key was used with a different body.',
+          );
+        }
+        return record.response as AcceptedResponse;
+      }
+      deps.accepted.inc({ lane: request.lane });
+      await dispatch([planned]);
+      return planned.response;
+    },
+  };
+}
+
+export type NotificationService = ReturnType<typeof createNotificationService>;

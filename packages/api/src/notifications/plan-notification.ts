@@ -1,0 +1,175 @@
+import {
+  JOB_PAYLOAD_VERSION,
+  laneQueueName,
+  type Channel,
+  type DeliveryJob,
+  type Lane,
+} from '@herald/core';
+import {
+  summarizeStatus,
+  type DeliveryStatus,
+  type NewDelivery,
+  type NewNotification,
+  type OutboxJob,
+  type RecipientAddresses,
+} from '@herald/db';
+import type { NotificationRequest } from './notification-request';
+
+export interface AcceptedResponse {
+  id: string;
+  status: DeliveryStatus;
+  deliveries: { id: string; channel: Channel; status: DeliveryStatus; reason?: string }[];
+}
+
+export interface PlannedNotification {
+  notification: NewNotification;
+  outbox: OutboxJob[];
+  response: AcceptedResponse;
+}
+
+export interface PlanContext {
+  owner: string;
+  now: Date;
+  /** The stored recipient, when the request names one. */
+  recipient?: RecipientAddresses;
+  newId: () => string;
+}
+
+type Address = DeliveryJob['to'];
+
+/** Where each channel delivers for this request, or why it cannot. */
+function resolveAddresses(
+  request: NotificationRequest,
+  channel: Channel,
+  recipient: RecipientAddresses | undefined,
+): Address[] | { skip: string } {
+  const to = request.to;
+  if (recipient) {
+    const prefs = (recipient.preferences ?? {}) as {
+      channels?: Record<string, boolean>;
+      categories?: Record<string, boolean>;
+    };
+    if (prefs.channels?.[channel] === false) return { skip: `recipient opted out of ${channel}` };
+    if (request.category && prefs.categories?.[request.category] === false) {
+      return { skip: `recipient opted out of category ${request.category}` };
+    }
+    const unreachable = (recipient.unreachable ?? {}) as Record<string, { reason?: string }>;
+    if (unreachable[channel])
+      return {
+        skip: `${channel} address unreachable: ${unreachable[channel].reason ?? 'reported by provider'}`,
+      };
+  }
+  switch (channel) {
+    case 'email': {
+      const email = to.email ?? recipient?.email;
+      return email ? [{ email }] : { skip: 'no email address' };
+    }
+    case 'telegram': {
+      const chatId = to.telegramChatId ?? recipient?.telegramChatId;
+      return chatId ? [{ chatId }] : { skip: 'no telegram chat id' };
+    }
+    case 'push': {
+      const subscriptions = to.pushSubscription
+        ? [to.pushSubscription]
+        : (recipient?.pushSubscriptions ?? []);
+      return subscriptions.length > 0
+        ? subscriptions.map((subscription) => ({ subscription }))
+        : { skip: 'no push subscription' };
+    }
+    case 'webhook': {
+      const url = to.webhookUrl ?? recipient?.webhookUrl;
+      return url ? [{ url }] : { skip: 'no webhook url' };
+    }
+  }
+}
+
+/**
+ * Turns a validated request into rows and jobs: one delivery per channel and
+ * address (a recipient's every push subscription), skipped ones with their
+ * reason. With `fallback`, only the first deliverable channel is queued; the
+ * others wait as `pending`.
+ */
+export function planNotification(
+  request: NotificationRequest,
+  ctx: PlanContext,
+): PlannedNotification {
+  const id = ctx.newId();
+  const lane: Lane = request.lane;
+  const sendAt = request.sendAt ? new Date(request.sendAt) : undefined;
+  const scheduled = sendAt !== undefined && sendAt.getTime() > ctx.now.getTime();
+  const deliveries: NewDelivery[] = [];
+  const outbox: OutboxJob[] = [];
+  let firstDeliverableQueued = false;
+
+  request.channels.forEach((channel, position) => {
+    const addresses = resolveAddresses(request, channel, ctx.recipient);
+    if ('skip' in addresses) {
+      deliveries.push({
+        id: ctx.newId(),
+        channel,
+        lane,
+        position,
+        status: 'skipped',
+        reason: addresses.skip,
+      });
+      return;
+    }
+    const waitsForFallback = request.strategy === 'fallback' && firstDeliverableQueued;
+    for (const to of addresses) {
+      const deliveryId = ctx.newId();
+      const status: DeliveryStatus = scheduled
+        ? 'scheduled'
+        : waitsForFallback
+          ? 'pending'
+          : 'queued';
+      deliveries.push({ id: deliveryId, channel, lane, position, status });
+      if (status !== 'queued') continue;
+      const payload = {
+        v: JOB_PAYLOAD_VERSION,
+        deliveryId,
+        notificationId: id,
+        recipientId: request.to.recipientId,
+        lane,
+        acceptedAt: ctx.now.getTime(),
+        channel,
+        to,
+        content: request.content?.[channel],
+      };
+      outbox.push({ deliveryId, queue: laneQueueName(channel, lane), payload });
+    }
+    firstDeliverableQueued = true;
+  });
+
+  const notification: NewNotification = {
+    id,
+    owner: ctx.owner,
+    lane,
+    strategy: request.strategy,
+    channels: request.channels,
+    recipientId: request.to.recipientId,
+    // Inline addresses are kept for redrive and audit; a stored recipient is referenced instead.
+    to: request.to.recipientId === undefined ? request.to : undefined,
+    templateKey: request.template,
+    content: request.content,
+    data: request.data,
+    metadata: request.metadata,
+    category: request.category,
+    sendAt,
+    dispatched: !scheduled,
+    deliveries,
+  };
+  return {
+    notification,
+    outbox,
+    response: {
+      id,
+      status: summarizeStatus(deliveries.map((d) => d.status)),
+      deliveries: deliveries.map((d) => ({
+        id: d.id,
+        channel: d.channel,
+        status: d.status,
+        ...(d.reason ? { reason: d.reason } : {}),
+      })),
+    },
+  };
+}

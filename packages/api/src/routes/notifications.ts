@@ -1,0 +1,51 @@
+import { Router, type Request } from 'express';
+import { getNotificationView } from '@herald/db';
+import type { Database } from '@herald/db';
+import { principalOf, type createAuthorizer } from '../auth';
+import { notificationRequestSchema } from '../notifications/notification-request';
+import type { NotificationService } from '../notifications/notification-service';
+import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function requireJsonBody(req: Request): unknown {
+  if (!req.is('application/json')) {
+    throw new ProblemError(415, 'Unsupported media type', 'Send the body as application/json.');
+  }
+  return req.body;
+}
+
+export function notificationRoutes(deps: {
+  authorize: ReturnType<typeof createAuthorizer>;
+  notifications: NotificationService;
+  db: Database;
+}): Router {
+  const router = Router();
+
+  router.post('/v1/notifications', deps.authorize('notifications:write'), async (req, res) => {
+    const body = requireJsonBody(req);
+    const key = req.get('Idempotency-Key');
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      throw validationProblem([
+        { field: 'Idempotency-Key', in: 'header', message: '1 to 255 visible ASCII characters' },
+      ]);
+    }
+    const parsed = notificationRequestSchema.safeParse(body);
+    if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
+    const response = await deps.notifications.accept(parsed.data, {
+      owner: principalOf(res).sub,
+      idempotencyKey: key,
+    });
+    res.status(202).location(`/v1/notifications/${response.id}`).json(response);
+  });
+
+  router.get('/v1/notifications/:id', deps.authorize('notifications:read'), async (req, res) => {
+    const id = String(req.params.id);
+    const view = UUID.test(id) ? await getNotificationView(deps.db.prisma, id) : undefined;
+    if (!view) throw new ProblemError(404, 'Not found', `No notification ${id}.`);
+    res.json(view);
+  });
+
+  return router;
+}

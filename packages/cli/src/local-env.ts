@@ -1,0 +1,33 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+const ENV_FILE = path.join(ROOT, '.env');
+
+/** Loads ./.env (when present) into process.env without overriding what is already set. */
+export function loadLocalEnv(): void {
+  if (existsSync(ENV_FILE)) process.loadEnvFile(ENV_FILE);
+}
+
+/**
+ * First run on a developer machine: the gateway refuses to start without a
+ * JWT key, so create .env with fresh random secrets (never committed) and say so.
+ */
+export function ensureLocalSecrets(log: (message: string) => void): void {
+  loadLocalEnv();
+  if (process.env.JWT_SECRET || process.env.JWT_PUBLIC_KEY || existsSync(ENV_FILE)) return;
+  const secret = () => randomBytes(32).toString('base64url');
+  writeFileSync(
+    ENV_FILE,
+    [
+      '# Created by `pnpm start` for local development. Not for production.',
+      `JWT_SECRET=${secret()}`,
+      `WEBHOOK_SIGNING_SECRET=${secret()}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  log(`created ${ENV_FILE} with a random JWT_SECRET and WEBHOOK_SIGNING_SECRET for local use`);
+  loadLocalEnv();
+}

@@ -1,0 +1,93 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics, Registry } from 'prom-client';
+
+export const DELIVERY_OUTCOMES = [
+  'sent',
+  'failed',
+  'retried',
+  'dead',
+  'cancelled',
+  'skipped',
+] as const;
+export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
+
+/**
+ * The delivery metrics of SPEC §6, registered on a per-process registry
+ * (never the global one, so tests can run several workers in one process).
+ */
+export interface DeliveryMetrics {
+  registry: Registry;
+  deliveries: Counter<'channel' | 'lane' | 'outcome'>;
+  providerDuration: Histogram<'channel'>;
+  endToEnd: Histogram<'channel' | 'lane'>;
+  circuitState: Gauge<'channel'>;
+}
+
+export function createRegistry(service: string, withDefaults = true): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  if (withDefaults) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
+  return {
+    registry,
+    deliveries: new Counter({
+      name: 'herald_deliveries_total',
+      help: 'Delivery outcomes by channel and lane.',
+      labelNames: ['channel', 'lane', 'outcome'],
+      registers: [registry],
+    }),
+    providerDuration: new Histogram({
+      name: 'herald_provider_duration_seconds',
+      help: 'Time spent in the provider call (SMTP, HTTP) per attempt.',
+      labelNames: ['channel'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    endToEnd: new Histogram({
+      name: 'herald_end_to_end_seconds',
+      help: 'From acceptance by the gateway to a successful send.',
+      labelNames: ['channel', 'lane'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+      registers: [registry],
+    }),
+    circuitState: new Gauge({
+      name: 'herald_circuit_state',
+      help: 'Circuit breaker state per channel: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['channel'],
+      registers: [registry],
+    }),
+  };
+}
+
+/** Gateway: notifications accepted (202) per lane. */
+export function createAcceptedCounter(registry: Registry): Counter<'lane'> {
+  return new Counter({
+    name: 'herald_notifications_accepted_total',
+    help: 'Notifications accepted by the gateway.',
+    labelNames: ['lane'],
+    registers: [registry],
+  });
+}
+
+/** Queue depth gauges, kept by the scheduler (and any service that owns a queue view). */
+export function createQueueGauges(registry: Registry): {
+  queueJobs: Gauge<'queue' | 'state'>;
+  dlqJobs: Gauge<'channel'>;
+} {
+  return {
+    queueJobs: new Gauge({
+      name: 'herald_queue_jobs',
+      help: 'Jobs per queue and state.',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
+    }),
+    dlqJobs: new Gauge({
+      name: 'herald_dlq_jobs',
+      help: 'Jobs in the dead-letter queue per channel.',
+      labelNames: ['channel'],
+      registers: [registry],
+    }),
+  };
+}

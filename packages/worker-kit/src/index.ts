@@ -1,0 +1,3 @@
+export * from './channel-worker';
+export * from './process-delivery';
+export * from './job-outcome';
