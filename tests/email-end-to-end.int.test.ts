@@ -190,12 +190,21 @@ describe('email end to end: HTTP → Postgres → BullMQ → worker → SMTP', (
     expect(n.deliveries[0].attempts).toEqual([
       expect.objectContaining({ outcome: 'permanent_error', errorCode: 'recipient_rejected' }),
     ]);
-    // Give BullMQ the chance to (wrongly) retry: the job is in the failed set, finished.
-    const job = await waitFor(async () => {
-      const j = await h.queues.get('email.transactional')!.getJob(res.body.deliveries[0].id);
-      return j && (await j.isFailed()) ? j : undefined;
+    // Dead-lettered with its payload and error; the lane job is finished, not retried.
+    const deliveryId = res.body.deliveries[0].id;
+    const dead = await waitFor(() => h.dlq('email').getJob(deliveryId));
+    expect(dead.data).toMatchObject({
+      deliveryId,
+      channel: 'email',
+      queue: 'email.transactional',
+      reason: expect.stringMatching(/^recipient_rejected/),
+      attemptsMade: 1,
+      errors: [
+        expect.objectContaining({ attempt: 1, code: 'recipient_rejected', at: expect.any(String) }),
+      ],
+      job: expect.objectContaining({ to: { email: 'gone@example.test' } }),
     });
-    expect(job.attemptsMade).toBe(1);
+    expect(await h.queues.get('email.transactional')!.getJob(deliveryId)).toBeUndefined();
     expect(sink.attempts.get('gone@example.test')).toBe(1);
     expect(sink.mailTo('gone@example.test')).toHaveLength(0);
   });

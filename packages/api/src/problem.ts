@@ -72,11 +72,18 @@ export function fieldErrorsFromZod(
   location: FieldError['in'] = 'body',
   prefix: (string | number)[] = [],
 ): FieldError[] {
-  return error.issues.map((issue) => ({
-    field: [...prefix, ...issue.path].map(String).join('.') || '(body)',
-    in: location,
-    message: issue.message,
-  }));
+  const name = (path: readonly PropertyKey[]) =>
+    [...prefix, ...path].map(String).join('.') || '(body)';
+  return error.issues.flatMap((issue) =>
+    // A strict object reports its unknown keys in one issue at the object's path: name each key.
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({
+          field: name([...issue.path, key]),
+          in: location,
+          message: 'unknown field',
+        }))
+      : [{ field: name(issue.path), in: location, message: issue.message }],
+  );
 }
 
 /** Connection-level failures of Postgres: the request could not be made durable. */
@@ -95,6 +102,13 @@ const DATABASE_UNAVAILABLE_CODES = new Set([
   '08004',
   '08006',
   '53300', // too_many_connections
+  // Prisma's codes for the same (its errors carry no pg code at the top level).
+  'P1001', // can't reach database server
+  'P1002', // database server reached but timed out
+  'P1008', // operations timed out
+  'P1017', // server has closed the connection
+  'P2024', // timed out fetching a connection from the pool
+  'P2037', // too many database connections opened
 ]);
 
 function isDatabaseUnavailable(err: unknown): boolean {

@@ -15,6 +15,8 @@ export interface SendContext {
 
 export interface SendResult {
   providerMessageId?: string;
+  /** The provider moved the address (Telegram migrate_to_chat_id): store the new one. */
+  movedTo?: { telegramChatId: string };
 }
 
 /**

@@ -34,11 +34,18 @@ export interface DeliveryErrorOptions {
   cause?: unknown;
   /** How long the provider asked us to wait (Retry-After, retry_after). */
   retryAfterMs?: number;
+  /**
+   * Who is throttling, for rate_limited errors: the whole provider (Telegram's
+   * bot limit: pause the channel fleet-wide) or one recipient's endpoint (a
+   * webhook receiver, a push service: retry that delivery later).
+   */
+  scope?: 'provider' | 'recipient';
 }
 
 export class DeliveryError extends Error {
   readonly kind: DeliveryErrorKind;
   readonly retryAfterMs: number | undefined;
+  readonly scope: 'provider' | 'recipient';
 
   constructor(
     readonly code: DeliveryErrorCode,
@@ -49,6 +56,7 @@ export class DeliveryError extends Error {
     this.name = 'DeliveryError';
     this.kind = KIND_BY_CODE[code];
     this.retryAfterMs = options.retryAfterMs;
+    this.scope = options.scope ?? 'provider';
   }
 
   get permanent(): boolean {

@@ -16,3 +16,4 @@ export * from './readiness';
 export * from './ops-server';
 export * from './queues';
 export * from './service-runner';
+export * from './dead-letter';

@@ -27,6 +27,14 @@ const jobCommon = {
   lane: z.enum(LANES),
   /** Epoch ms when the gateway accepted the notification (for end-to-end latency). */
   acceptedAt: z.number().int().nonnegative(),
+  /**
+   * strategy "fallback": the jobs to try, in order, if this one fails for good.
+   * Each is a delivery job of its own (parsed when its turn comes).
+   */
+  fallback: z
+    .array(z.looseObject({ deliveryId: z.uuid(), channel: z.string() }))
+    .max(8)
+    .optional(),
 };
 
 export const emailJobSchema = z.object({

@@ -71,23 +71,37 @@ export function createAcceptedCounter(registry: Registry): Counter<'lane'> {
   });
 }
 
-/** Queue depth gauges, kept by the scheduler (and any service that owns a queue view). */
-export function createQueueGauges(registry: Registry): {
+/**
+ * Queue depth gauges, filled when Prometheus scrapes by the given collectors
+ * (each service reports the queues it owns).
+ */
+export function createQueueGauges(
+  registry: Registry,
+  collect: {
+    collectQueues?: (gauge: Gauge<'queue' | 'state'>) => Promise<void>;
+    collectDlq?: (gauge: Gauge<'channel'>) => Promise<void>;
+  } = {},
+): {
   queueJobs: Gauge<'queue' | 'state'>;
   dlqJobs: Gauge<'channel'>;
 } {
-  return {
-    queueJobs: new Gauge({
-      name: 'herald_queue_jobs',
-      help: 'Jobs per queue and state.',
-      labelNames: ['queue', 'state'],
-      registers: [registry],
-    }),
-    dlqJobs: new Gauge({
-      name: 'herald_dlq_jobs',
-      help: 'Jobs in the dead-letter queue per channel.',
-      labelNames: ['channel'],
-      registers: [registry],
-    }),
-  };
+  const queueJobs: Gauge<'queue' | 'state'> = new Gauge({
+    name: 'herald_queue_jobs',
+    help: 'Jobs per queue and state.',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      await collect.collectQueues?.(queueJobs);
+    },
+  });
+  const dlqJobs: Gauge<'channel'> = new Gauge({
+    name: 'herald_dlq_jobs',
+    help: 'Jobs in the dead-letter queue per channel.',
+    labelNames: ['channel'],
+    registers: [registry],
+    async collect() {
+      await collect.collectDlq?.(dlqJobs);
+    },
+  });
+  return { queueJobs, dlqJobs };
 }

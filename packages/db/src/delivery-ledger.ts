@@ -18,7 +18,16 @@ export interface AttemptRecord {
   reason?: string;
 }
 
-type LedgerEntry = { sending: string } | { attempt: AttemptRecord };
+/** A status change that is not an attempt (fallback bookkeeping, sweeps, requeues). */
+export interface StatusChange {
+  deliveryId: string;
+  status: DeliveryStatus;
+  reason?: string;
+  /** Apply only when the delivery is currently in one of these statuses. */
+  from?: DeliveryStatus[];
+}
+
+type LedgerEntry = { sending: string } | { attempt: AttemptRecord } | { change: StatusChange };
 
 export interface DeliveryLedgerOptions {
   flushIntervalMs?: number;
@@ -53,6 +62,11 @@ export class DeliveryLedger {
     this.batcher.add({ sending: deliveryId }).catch(() => {});
   }
 
+  /** Changes a delivery's status without an attempt; resolves once written. */
+  setStatus(change: StatusChange): Promise<void> {
+    return this.batcher.add({ change });
+  }
+
   /** Records an attempt and the status it leaves the delivery in; resolves once written. */
   record(attempt: AttemptRecord): Promise<void> {
     return this.batcher.add({ attempt });
@@ -76,6 +90,17 @@ export class DeliveryLedger {
         if (!updates.has(entry.sending)) {
           updates.set(entry.sending, { id: entry.sending, status: 'sending', attempts: 0 });
         }
+        continue;
+      }
+      if ('change' in entry) {
+        const c = entry.change;
+        updates.set(c.deliveryId, {
+          id: c.deliveryId,
+          status: c.status,
+          reason: c.reason ?? null,
+          attempts: 0,
+          from_statuses: c.from ?? null,
+        });
         continue;
       }
       const a = entry.attempt;
@@ -108,8 +133,8 @@ UPDATE deliveries d SET
   sent_at = COALESCE(x.sent_at, d.sent_at),
   updated_at = now()
 FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, status delivery_status, reason text, attempts int,
-  provider_message_id text, sent_at timestamptz)
-WHERE d.id = x.id`,
+  provider_message_id text, sent_at timestamptz, from_statuses delivery_status[])
+WHERE d.id = x.id AND (x.from_statuses IS NULL OR d.status = ANY(x.from_statuses))`,
       values: [
         JSON.stringify(
           attempts.map((a) => ({

@@ -6,3 +6,4 @@ export * from './notification-view';
 export * from './recipient-store';
 export * from './delivery-ledger';
 export * from './outbox';
+export * from './delivery-history';

@@ -51,8 +51,10 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount === 0) {
       await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((err: unknown) => {
-        // Another process created it between our check and our CREATE.
-        if ((err as { code?: string }).code !== '42P04') throw err;
+        // Another process created it between our check and our CREATE
+        // (42P04 duplicate_database, or 23505 when both CREATEs raced).
+        const code = (err as { code?: string }).code;
+        if (code !== '42P04' && code !== '23505') throw err;
       });
     }
   } finally {

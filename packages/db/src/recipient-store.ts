@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { PrismaClient } from './generated/prisma/client';
 
 export interface RecipientAddresses {
@@ -34,4 +35,40 @@ export async function findRecipientAddresses(
     preferences: r.preferences,
     unreachable: r.unreachable,
   };
+}
+
+/**
+ * What providers teach us about addresses, applied on the (rare) failure path:
+ * a blocked Telegram chat, a push subscription the push service forgot, a
+ * group chat that became a supergroup.
+ */
+export async function markAddressUnreachable(
+  pool: pg.Pool,
+  recipientId: string,
+  channel: string,
+  reason: string,
+): Promise<void> {
+  await pool.query(
+    `UPDATE recipients SET unreachable = unreachable || jsonb_build_object($2::text,
+       jsonb_build_object('at', now(), 'reason', $3::text)), updated_at = now()
+     WHERE id = $1`,
+    [recipientId, channel, reason],
+  );
+}
+
+export async function deletePushSubscription(pool: pg.Pool, endpoint: string): Promise<number> {
+  const result = await pool.query('DELETE FROM push_subscriptions WHERE endpoint = $1', [endpoint]);
+  return result.rowCount ?? 0;
+}
+
+export async function moveTelegramChatId(
+  pool: pg.Pool,
+  recipientId: string,
+  from: string,
+  to: string,
+): Promise<void> {
+  await pool.query(
+    'UPDATE recipients SET telegram_chat_id = $3, updated_at = now() WHERE id = $1 AND telegram_chat_id = $2',
+    [recipientId, from, to],
+  );
 }

@@ -1,8 +1,8 @@
 import type { Express } from 'express';
-import type { Queue } from 'bullmq';
+import { Queue as BullQueue, type Queue } from 'bullmq';
 import pino from 'pino';
 import { createApp } from '@herald/api';
-import { createEmailProvider, createEmailTransport } from '@herald/channels';
+import { createEmailProvider, createEmailTransport, type ChannelProvider } from '@herald/channels';
 import {
   closeQueues,
   createDeliveryMetrics,
@@ -10,12 +10,21 @@ import {
   createProducerConnection,
   createRegistry,
   createWorkerConnection,
+  deadLetterQueueName,
   type Logger,
   type Redis,
+  type BreakerConfig,
+  type Channel,
+  type DeliveryMetrics,
   type RetryConfig,
 } from '@herald/core';
 import { DeliveryLedger, OutboxAcknowledger, type Database } from '@herald/db';
-import { createChannelWorker, type ChannelWorker } from '@herald/worker-kit';
+import {
+  createChannelWorker,
+  type ChannelWorker,
+  type ChannelWorkerDeps,
+} from '@herald/worker-kit';
+import type { Registry } from 'prom-client';
 import { createTestDatabase, type TestDatabase } from './test-database';
 import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueQueuePrefix } from './redis-namespace';
 import { testJwtConfig } from './tokens';
@@ -26,10 +35,25 @@ export const FAST_RETRY: RetryConfig = {
   attempts: { transactional: 5, campaign: 3 },
 };
 
-export interface EmailWorkerOptions {
+export const DEFAULT_TEST_BREAKER: BreakerConfig = {
+  errorPercent: 50,
+  volume: 20,
+  windowMs: 10_000,
+  resetMs: 30_000,
+};
+
+export interface WorkerOptions {
+  concurrency?: number;
+  ratePerSecond?: number;
+  breaker?: BreakerConfig;
+  stalledIntervalMs?: number;
+  lockDurationMs?: number;
+  sweepIntervalMs?: number;
+}
+
+export interface EmailWorkerOptions extends WorkerOptions {
   smtpUrl?: string;
   outboxDir?: string;
-  concurrency?: number;
   from?: string;
 }
 
@@ -49,6 +73,16 @@ export interface Harness {
   retry: RetryConfig;
   log: Logger;
   startEmailWorker(options?: EmailWorkerOptions): ChannelWorker;
+  /** Runs any provider through the generic channel worker, as a channel service would. */
+  startWorker<C extends Channel>(
+    provider: ChannelProvider<C>,
+    options?: WorkerOptions & Pick<ChannelWorkerDeps<C>, 'pacing'>,
+  ): ChannelWorker;
+  /** A channel's dead-letter queue (producer handle). */
+  dlq(channel: Channel): Queue;
+  /** Metrics of the workers started by this harness. */
+  workerMetrics: DeliveryMetrics;
+  workerRegistry: Registry;
   close(): Promise<void>;
 }
 
@@ -73,6 +107,43 @@ export async function createHarness(
     log,
   });
   const releases: (() => Promise<unknown>)[] = [];
+  const dlqs = new Map<Channel, Queue>();
+  const workerRegistry = createRegistry('worker-test', false);
+  const workerMetrics = createDeliveryMetrics(workerRegistry);
+
+  function startWorker<C extends Channel>(
+    provider: ChannelProvider<C>,
+    options: WorkerOptions & Pick<ChannelWorkerDeps<C>, 'pacing'> = {},
+  ): ChannelWorker {
+    const connection = createWorkerConnection(TEST_REDIS_URL);
+    const ledger = new DeliveryLedger(testDb.db.pool);
+    const worker = createChannelWorker({
+      provider,
+      config: {
+        queuePrefix: prefix,
+        concurrency: options.concurrency ?? 5,
+        ratePerSecond: options.ratePerSecond ?? 0,
+        retry,
+        breaker: options.breaker ?? DEFAULT_TEST_BREAKER,
+      },
+      connection,
+      pool: testDb.db.pool,
+      ledger,
+      metrics: workerMetrics,
+      log,
+      pacing: options.pacing,
+      stalledIntervalMs: options.stalledIntervalMs,
+      lockDurationMs: options.lockDurationMs,
+      sweepIntervalMs: options.sweepIntervalMs,
+    });
+    releases.push(async () => {
+      await worker.close(5000);
+      await ledger.close();
+      await provider.close();
+      await connection.quit();
+    });
+    return worker;
+  }
 
   return {
     app,
@@ -83,9 +154,18 @@ export async function createHarness(
     queues,
     retry,
     log,
+    workerMetrics,
+    workerRegistry,
+    startWorker,
+    dlq(channel: Channel) {
+      let q = dlqs.get(channel);
+      if (!q) {
+        q = new BullQueue(deadLetterQueueName(channel), { connection: redis, prefix });
+        dlqs.set(channel, q);
+      }
+      return q;
+    },
     startEmailWorker(workerOptions: EmailWorkerOptions = {}) {
-      const connection = createWorkerConnection(TEST_REDIS_URL);
-      const ledger = new DeliveryLedger(testDb.db.pool);
       const concurrency = workerOptions.concurrency ?? 5;
       const provider = createEmailProvider({
         transport: createEmailTransport({
@@ -95,26 +175,12 @@ export async function createHarness(
         }),
         from: workerOptions.from ?? 'Herald Test <herald@example.test>',
       });
-      const worker = createChannelWorker({
-        provider,
-        config: { queuePrefix: prefix, concurrency, retry },
-        connection,
-        ledger,
-        metrics: createDeliveryMetrics(createRegistry('worker-test', false)),
-        log,
-      });
-      releases.push(async () => {
-        await worker.close(5000);
-        await ledger.close();
-        await provider.close();
-        await connection.quit();
-      });
-      return worker;
+      return startWorker(provider, workerOptions);
     },
     async close() {
       for (const release of releases.reverse()) await release();
       await outboxAck.close();
-      await closeQueues(queues.values());
+      await closeQueues([...queues.values(), ...dlqs.values()]);
       await redis.quit().catch(() => {});
       await deleteKeysWithPrefix(prefix);
       await testDb.drop();

@@ -4,3 +4,6 @@ export * from './redis-namespace';
 export * from './tokens';
 export * from './smtp-sink';
 export * from './harness';
+export * from './fake-telegram-api';
+export * from './push-service';
+export * from './webhook-receiver';

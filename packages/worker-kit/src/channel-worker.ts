@@ -1,52 +1,139 @@
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import {
   backoffDelayMs,
+  createLaneQueues,
+  deadLetterQueueName,
   DeliveryError,
   laneQueues,
   type Channel,
   type ChannelWorkerConfig,
+  type DeliveryJobFor,
   type DeliveryMetrics,
   type Logger,
   type Redis,
 } from '@herald/core';
 import type { ChannelProvider } from '@herald/channels';
 import type { DeliveryLedger } from '@herald/db';
+import type pg from 'pg';
+import type { Registry } from 'prom-client';
+import { createAddressBook } from './address-book';
+import { createAddressPacer } from './address-pacer';
+import { CIRCUIT_STATE_VALUE, createChannelCircuit } from './circuit';
+import { createDeadLetters } from './dead-letters';
+import { startFailedJobSweep } from './failed-job-sweep';
+import { createFallbackChain } from './fallback';
 import { createDeliveryProcessor } from './process-delivery';
+import { createProviderBudget } from './provider-budget';
+import { registerQueueGauges } from './queue-gauges';
 
 export interface ChannelWorkerDeps<C extends Channel> {
   provider: ChannelProvider<C>;
-  config: Pick<ChannelWorkerConfig, 'queuePrefix' | 'concurrency' | 'retry'>;
-  /** BullMQ duplicates it for its blocking connections. */
+  config: Pick<
+    ChannelWorkerConfig,
+    'queuePrefix' | 'concurrency' | 'ratePerSecond' | 'retry' | 'breaker'
+  >;
+  /** Shared by the producer-side queues; BullMQ duplicates it for the workers' blocking reads. */
   connection: Redis;
+  pool: pg.Pool;
   ledger: DeliveryLedger;
   metrics: DeliveryMetrics;
+  /** Where the queue and DLQ gauges are registered (omit to skip them). */
+  registry?: Registry;
   log: Logger;
+  /** Per-address pacing, e.g. Telegram's one message per chat per second. */
+  pacing?: { intervalMs: number; addressOf(job: DeliveryJobFor<C>): string | undefined };
   /** Tuning for tests: how fast a crashed worker's jobs are recovered. */
   stalledIntervalMs?: number;
   lockDurationMs?: number;
+  sweepIntervalMs?: number;
 }
 
 export interface ChannelWorker {
   readonly workers: readonly Worker[];
+  /** Moves jobs stuck in the failed set into the DLQ now (it also runs periodically). */
+  sweepFailed(): Promise<number>;
   /** Stops taking jobs, waits (bounded) for those in flight, then releases. */
   close(drainTimeoutMs?: number): Promise<void>;
 }
 
+/** Generous: the limiter only exists so that queue.rateLimit() pauses take effect. */
+const PAUSE_ONLY_LIMITER = { max: 1_000_000, duration: 1000 };
+
 /**
- * The generic channel worker: one BullMQ worker per lane of the channel, all
- * driving the same provider. A channel service is this plus its provider.
+ * The generic channel worker: one BullMQ worker per lane of the channel (so
+ * each lane has its own slots), all driving one provider through one circuit
+ * breaker, one provider budget and one dead-letter queue. A channel service is
+ * this plus its provider.
  */
 export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C>): ChannelWorker {
   const { provider, config, connection, log } = deps;
-  const process = createDeliveryProcessor(deps);
+  const channel = provider.channel;
+  const prefix = config.queuePrefix;
   const policy = { baseMs: config.retry.baseMs, maxMs: config.retry.maxMs };
 
-  const workers = laneQueues(provider.channel).map(({ name, lane }) => {
+  const allQueues = createLaneQueues(connection, prefix);
+  const ownLanes = laneQueues(channel);
+  const channelQueues = new Map(ownLanes.map(({ name }) => [name, allQueues.get(name)!] as const));
+  const dlq = new Queue(deadLetterQueueName(channel), { connection, prefix });
+  const deadLetters = createDeadLetters({ dlq, channel, pool: deps.pool });
+
+  const circuit = createChannelCircuit(config.breaker, (state) => {
+    deps.metrics.circuitState.set({ channel }, CIRCUIT_STATE_VALUE[state]);
+    log.warn({ channel, state }, `circuit ${state}`);
+    if (state === 'open') {
+      // Stop every replica fetching from this channel until the half-open probe.
+      for (const q of channelQueues.values()) {
+        q.rateLimit(config.breaker.resetMs).catch((err: unknown) =>
+          log.error({ err }, 'could not pause the queue'),
+        );
+      }
+    }
+  });
+  deps.metrics.circuitState.set({ channel }, 0);
+
+  const process = createDeliveryProcessor<C>({
+    provider,
+    ledger: deps.ledger,
+    metrics: deps.metrics,
+    log,
+    circuit,
+    deadLetters,
+    fallback: createFallbackChain({
+      queues: allQueues,
+      retry: config.retry,
+      ledger: deps.ledger,
+      log,
+    }),
+    addressBook: createAddressBook({ pool: deps.pool, log }),
+    laneQueues: channelQueues,
+    budget:
+      config.ratePerSecond > 0
+        ? createProviderBudget(connection, {
+            keyPrefix: prefix,
+            channel,
+            ratePerSecond: config.ratePerSecond,
+          })
+        : undefined,
+    pacer: deps.pacing
+      ? {
+          pacer: createAddressPacer(connection, {
+            keyPrefix: `${prefix}:pace:${channel}`,
+            intervalMs: deps.pacing.intervalMs,
+          }),
+          addressOf: deps.pacing.addressOf,
+        }
+      : undefined,
+  });
+
+  const workers = ownLanes.map(({ name, lane }) => {
     const worker = new Worker(name, process, {
       connection,
-      prefix: config.queuePrefix,
+      prefix,
       concurrency: config.concurrency,
+      limiter: PAUSE_ONLY_LIMITER,
+      maximumRateLimitDelay: 1000,
       removeOnComplete: { count: 0 },
+      maxStalledCount: 2,
       ...(deps.stalledIntervalMs !== undefined ? { stalledInterval: deps.stalledIntervalMs } : {}),
       ...(deps.lockDurationMs !== undefined ? { lockDuration: deps.lockDurationMs } : {}),
       settings: {
@@ -60,13 +147,24 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
     });
     const laneLog = log.child({ queue: name, lane });
     worker.on('error', (err) => laneLog.error({ err }, 'worker error'));
-    worker.on('stalled', (jobId) => laneLog.warn({ jobId }, 'job stalled, will be retried'));
+    worker.on('stalled', (jobId) => laneLog.warn({ jobId }, 'job stalled; it will be retried'));
     return worker;
+  });
+
+  if (deps.registry) registerQueueGauges(deps.registry, channel, [...channelQueues.values()], dlq);
+  const sweep = startFailedJobSweep({
+    queues: [...channelQueues.values()],
+    deadLetters,
+    ledger: deps.ledger,
+    log,
+    intervalMs: deps.sweepIntervalMs,
   });
 
   return {
     workers,
+    sweepFailed: sweep.sweepNow,
     async close(drainTimeoutMs = 25_000) {
+      sweep.stop();
       const graceful = Promise.all(workers.map((w) => w.close()));
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
@@ -77,11 +175,13 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
       ]);
       clearTimeout(timer);
       if (timedOut) {
-        // Unfinished jobs keep their lock until it expires, then another worker recovers them.
+        // Unfinished jobs keep their lock until it expires; another worker then recovers them.
         log.warn({ drainTimeoutMs }, 'drain timed out; closing with jobs in flight');
         await Promise.all(workers.map((w) => w.close(true)));
       }
+      circuit.shutdown();
       await deps.ledger.flush();
+      await Promise.all([...allQueues.values(), dlq].map((q) => q.close()));
     },
   };
 }

@@ -1,14 +1,13 @@
-import { UnrecoverableError } from 'bullmq';
 import type { DeliveryError } from '@herald/core';
 import type { AttemptOutcome } from '@herald/db';
 
-export interface JobOutcome {
-  /** No attempt follows: the delivery is failed. */
-  final: boolean;
-  outcome: AttemptOutcome;
-  /** What the processor throws so BullMQ does the right thing. */
-  throwable: Error;
-}
+export type JobOutcome =
+  /** Rethrow: BullMQ retries after our backoff (which honours retryAfterMs). */
+  | { action: 'retry'; outcome: AttemptOutcome; throwable: Error }
+  /** The provider throttles us as a whole: pause the channel's lanes fleet-wide; no attempt spent. */
+  | { action: 'pause-channel'; outcome: AttemptOutcome; delayMs: number }
+  /** No attempt follows: failed, into the DLQ. */
+  | { action: 'dead-letter'; outcome: AttemptOutcome };
 
 const OUTCOME_BY_KIND: Record<DeliveryError['kind'], AttemptOutcome> = {
   transient: 'transient_error',
@@ -16,24 +15,20 @@ const OUTCOME_BY_KIND: Record<DeliveryError['kind'], AttemptOutcome> = {
   rate_limited: 'rate_limited',
 };
 
-/**
- * The one place where a classified delivery error becomes BullMQ behaviour.
- * Permanent: UnrecoverableError (no retry). Otherwise rethrow, and BullMQ
- * retries with our backoff strategy (which reads retryAfterMs) until the
- * attempts run out.
- */
+/** Used when a provider says "slow down" without saying for how long. */
+export const DEFAULT_PAUSE_MS = 1000;
+
+/** The one place where a classified delivery error becomes BullMQ behaviour. */
 export function decideJobOutcome(
   error: DeliveryError,
   attempt: number,
   maxAttempts: number,
 ): JobOutcome {
   const outcome = OUTCOME_BY_KIND[error.kind];
-  if (error.kind === 'permanent') {
-    return {
-      final: true,
-      outcome,
-      throwable: new UnrecoverableError(`${error.code}: ${error.message}`),
-    };
+  if (error.kind === 'permanent') return { action: 'dead-letter', outcome };
+  if (error.kind === 'rate_limited' && error.scope === 'provider') {
+    return { action: 'pause-channel', outcome, delayMs: error.retryAfterMs ?? DEFAULT_PAUSE_MS };
   }
-  return { final: attempt >= maxAttempts, outcome, throwable: error };
+  if (attempt >= maxAttempts) return { action: 'dead-letter', outcome };
+  return { action: 'retry', outcome, throwable: error };
 }

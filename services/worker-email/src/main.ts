@@ -44,7 +44,16 @@ runService(
     const registry = createRegistry('worker-email');
     const metrics = createDeliveryMetrics(registry);
     stack.own(
-      createChannelWorker({ provider, config, connection, ledger, metrics, log }),
+      createChannelWorker({
+        provider,
+        config,
+        connection,
+        pool: db.pool,
+        ledger,
+        metrics,
+        registry,
+        log,
+      }),
       (w) => w.close(),
       'worker',
     );

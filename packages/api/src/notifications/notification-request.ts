@@ -60,6 +60,11 @@ export const inlineContentSchema = z
 
 const jsonObject = z.record(z.string(), z.json());
 
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isChannel = (value: unknown): value is (typeof CHANNELS)[number] =>
+  (CHANNELS as readonly unknown[]).includes(value);
+
 export const notificationRequestSchema = z
   .object({
     to: notificationTargetSchema,
@@ -78,17 +83,22 @@ export const notificationRequestSchema = z
     category: z.string().min(1).max(100).optional(),
   })
   .strict()
-  .superRefine((body, ctx) => {
-    if ((body.template === undefined) === (body.content === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['content'],
-        message: 'give either template or content',
-      });
-    }
-    if (body.content) {
-      for (const channel of body.channels) {
-        if (body.content[channel] === undefined) {
+  .superRefine(
+    (body, ctx) => {
+      if ((body.template === undefined) === (body.content === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['content'],
+          message: 'give either template or content',
+        });
+      }
+      // This also runs when other fields failed (so every bad field is named at
+      // once): `channels` and `content` may then be raw input, hence the guards.
+      const content: unknown = body.content;
+      const channels: unknown = body.channels;
+      if (isObject(content) && Array.isArray(channels)) {
+        for (const channel of new Set(channels)) {
+          if (!isChannel(channel) || content[channel] !== undefined) continue;
           ctx.addIssue({
             code: 'custom',
             path: ['content', channel],
@@ -96,7 +106,8 @@ export const notificationRequestSchema = z
           });
         }
       }
-    }
-  });
+    },
+    { when: (payload) => isObject(payload.value) },
+  );
 
 export type NotificationRequest = z.infer<typeof notificationRequestSchema>;

@@ -5,6 +5,7 @@ import { principalOf, type createAuthorizer } from '../auth';
 import { notificationRequestSchema } from '../notifications/notification-request';
 import type { NotificationService } from '../notifications/notification-service';
 import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
+import { storableJsonErrors } from '../storable-json';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -13,6 +14,8 @@ export function requireJsonBody(req: Request): unknown {
   if (!req.is('application/json')) {
     throw new ProblemError(415, 'Unsupported media type', 'Send the body as application/json.');
   }
+  const unstorable = storableJsonErrors(req.body);
+  if (unstorable.length > 0) throw validationProblem(unstorable);
   return req.body;
 }
 

@@ -52,3 +52,31 @@ export function toRetryConfig(env: z.infer<typeof retryEnvSchema>): RetryConfig 
     attempts: { transactional: env.ATTEMPTS_TRANSACTIONAL, campaign: env.ATTEMPTS_CAMPAIGN },
   };
 }
+
+/** Circuit breaker settings shared by every channel worker. */
+export const breakerEnvSchema = z.object({
+  BREAKER_ERROR_PERCENT: envInt(50, 1, 100),
+  BREAKER_VOLUME: envInt(20, 1),
+  BREAKER_WINDOW_MS: envInt(10_000, 100),
+  BREAKER_RESET_MS: envInt(30_000, 100),
+});
+
+export interface BreakerConfig {
+  /** Opens when at least this share of calls failed (transiently)… */
+  errorPercent: number;
+  /** …out of at least this many calls… */
+  volume: number;
+  /** …within this rolling window. */
+  windowMs: number;
+  /** Then stays open this long before one trial call (half-open). */
+  resetMs: number;
+}
+
+export function toBreakerConfig(env: z.infer<typeof breakerEnvSchema>): BreakerConfig {
+  return {
+    errorPercent: env.BREAKER_ERROR_PERCENT,
+    volume: env.BREAKER_VOLUME,
+    windowMs: env.BREAKER_WINDOW_MS,
+    resetMs: env.BREAKER_RESET_MS,
+  };
+}

@@ -1,0 +1,397 @@
+// Docker here is only a client, so the deployment files cannot be built or run:
+// these tests parse them and hold them to the services that exist. Everything
+// is derived from the services/ directory listing and the config code, so a new
+// service fails here until the Dockerfile, compose file and scripts know it.
+import { execFile as execFileCallback } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { DEFAULT_METRICS_PORT, loadGatewayConfig } from '@herald/core';
+
+const execFile = promisify(execFileCallback);
+
+const ROOT = path.resolve(__dirname, '..');
+const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
+
+/** Every directory under services/ with a src/main.ts, as the CLI discovers them. */
+const SERVICES = readdirSync(path.join(ROOT, 'services'), { withFileTypes: true })
+  .filter(
+    (e) => e.isDirectory() && existsSync(path.join(ROOT, 'services', e.name, 'src', 'main.ts')),
+  )
+  .map((e) => e.name)
+  .sort();
+
+/** One-shot commands of the image besides the services. */
+const CLI_COMMANDS = ['migrate', 'token'];
+
+/** The port a service listens on when nothing overrides it, read from the config code. */
+function defaultPort(service: string): number {
+  if (service === 'gateway') {
+    return loadGatewayConfig({ JWT_SECRET: 'x'.repeat(32) }).port;
+  }
+  const key = service.replace(/^worker-/, '');
+  if (!Object.hasOwn(DEFAULT_METRICS_PORT, key)) {
+    throw new Error(`no default METRICS_PORT for ${service}: add "${key}" to DEFAULT_METRICS_PORT`);
+  }
+  return DEFAULT_METRICS_PORT[key as keyof typeof DEFAULT_METRICS_PORT];
+}
+
+/** The variable that moves a service's port (config/gateway.ts, config/worker.ts). */
+const portVariable = (service: string) => (service === 'gateway' ? 'PORT' : 'METRICS_PORT');
+
+// ---------------------------------------------------------------- compose
+
+type Mapping = Record<string, unknown>;
+const isMapping = (value: unknown): value is Mapping =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const COMPOSE_TEXT = read('docker-compose.yml');
+// Compose honours YAML merge keys (`<<: *herald`); so must the parser.
+const compose: unknown = parse(COMPOSE_TEXT, { merge: true });
+const composeServices: Record<string, Mapping> =
+  isMapping(compose) && isMapping(compose.services)
+    ? (compose.services as Record<string, Mapping>)
+    : {};
+
+function tokens(value: unknown): string[] {
+  if (Array.isArray(value)) return value.map(String);
+  if (typeof value === 'string') return value.trim().split(/\s+/);
+  return [];
+}
+
+/** A compose service's environment, whether written as a mapping or as KEY=VALUE lines. */
+function environmentOf(service: Mapping): Record<string, string> {
+  const env = service.environment;
+  if (Array.isArray(env)) {
+    return Object.fromEntries(
+      env.map((line) => {
+        const [key, ...value] = String(line).split('=');
+        return [key, value.join('=')];
+      }),
+    );
+  }
+  if (isMapping(env)) {
+    return Object.fromEntries(
+      Object.entries(env).map(([key, value]) => [key, value == null ? '' : String(value)]),
+    );
+  }
+  return {};
+}
+
+function dependsOn(service: Mapping): Record<string, string | undefined> {
+  const deps = service.depends_on;
+  if (Array.isArray(deps)) return Object.fromEntries(deps.map((d) => [String(d), undefined]));
+  if (isMapping(deps)) {
+    return Object.fromEntries(
+      Object.entries(deps).map(([name, spec]) => [
+        name,
+        isMapping(spec) && typeof spec.condition === 'string' ? spec.condition : undefined,
+      ]),
+    );
+  }
+  return {};
+}
+
+function buildContext(service: Mapping): string | undefined {
+  if (typeof service.build === 'string') return service.build;
+  if (isMapping(service.build) && typeof service.build.context === 'string') {
+    return service.build.context;
+  }
+  return undefined;
+}
+
+const migrateService = composeServices.migrate ?? {};
+const HERALD_IMAGE = typeof migrateService.image === 'string' ? migrateService.image : undefined;
+
+/** Built from this repository's Dockerfile, or tagged with the image migrate builds. */
+function usesHeraldImage(service: Mapping): boolean {
+  const context = buildContext(service);
+  if (context !== undefined && path.resolve(ROOT, context) === ROOT) return true;
+  return HERALD_IMAGE !== undefined && service.image === HERALD_IMAGE;
+}
+
+/** Ports named by http://127.0.0.1:<port>/… or localhost:<port> in a healthcheck test. */
+function healthcheckPorts(service: Mapping): number[] {
+  const check = service.healthcheck;
+  if (!isMapping(check) || check.disable === true) return [];
+  const text = tokens(check.test).join(' ');
+  return [...text.matchAll(/(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)/g)].map((m) => Number(m[1]));
+}
+
+describe('docker-compose.yml', () => {
+  it('parses and defines services', () => {
+    expect(isMapping(compose)).toBe(true);
+    expect(Object.keys(composeServices).length).toBeGreaterThan(0);
+  });
+
+  it('shares the Herald environment through an x-herald anchor', () => {
+    expect(COMPOSE_TEXT).toMatch(/^x-herald[\w-]*:\s*&/m);
+    for (const name of SERVICES) {
+      const env = environmentOf(composeServices[name] ?? {});
+      expect({ name, keys: Object.keys(env) }).toEqual({
+        name,
+        keys: expect.arrayContaining(['REDIS_URL', 'DATABASE_URL', 'LOG_LEVEL']),
+      });
+    }
+    expect(environmentOf(composeServices.gateway ?? {}).JWT_SECRET).toBeTruthy();
+  });
+
+  it('has a one-shot migrate service built from this repository', () => {
+    expect(HERALD_IMAGE).toBeDefined();
+    expect(buildContext(migrateService)).toBeDefined();
+    expect(path.resolve(ROOT, buildContext(migrateService) ?? '/nowhere')).toBe(ROOT);
+    expect(tokens(migrateService.command)[0]).toBe('migrate');
+    expect(dependsOn(migrateService).postgres).toBe('service_healthy');
+  });
+
+  it('runs redis with AOF on and the noeviction policy BullMQ needs', () => {
+    const redis = composeServices.redis;
+    expect(redis).toBeDefined();
+    expect(String(redis?.image)).toMatch(/^redis:/);
+    const command = tokens(redis?.command);
+    const valueOf = (flag: string) => command[command.indexOf(flag) + 1];
+    expect(command).toContain('--appendonly');
+    expect(valueOf('--appendonly')).toBe('yes');
+    expect(command).toContain('--maxmemory-policy');
+    expect(valueOf('--maxmemory-policy')).toBe('noeviction');
+  });
+
+  it('gives every long-running service a healthcheck', () => {
+    for (const [name, service] of Object.entries(composeServices)) {
+      if (name === 'migrate') continue; // one-shot: exits once migrations are applied
+      const check = service.healthcheck;
+      expect({ name, test: isMapping(check) ? tokens(check.test).length > 0 : false }).toEqual({
+        name,
+        test: true,
+      });
+      expect({ name, disabled: isMapping(check) && check.disable === true }).toEqual({
+        name,
+        disabled: false,
+      });
+    }
+  });
+
+  it('names no services/ directory or service command that does not exist', () => {
+    for (const match of COMPOSE_TEXT.matchAll(/services\/([A-Za-z0-9][\w.-]*)/g)) {
+      expect(SERVICES).toContain(match[1]);
+    }
+    for (const [name, service] of Object.entries(composeServices)) {
+      if (!usesHeraldImage(service)) continue;
+      const command = tokens(service.command)[0];
+      expect({ name, command }).toEqual({
+        name,
+        command: expect.stringMatching(
+          new RegExp(`^(${[...SERVICES, ...CLI_COMMANDS].join('|')})$`),
+        ),
+      });
+    }
+  });
+
+  describe.each(SERVICES)('service %s', (name) => {
+    const service = composeServices[name] ?? {};
+
+    it('is a compose service of the same name, running the Herald image with its name as command', () => {
+      expect(Object.keys(composeServices)).toContain(name);
+      expect(usesHeraldImage(service)).toBe(true);
+      expect(tokens(service.command)[0]).toBe(name);
+    });
+
+    it('is health-checked on the port its config uses', () => {
+      const expectedPort = defaultPort(name);
+      const configured = environmentOf(service)[portVariable(name)];
+      const port = configured ? Number(configured) : expectedPort;
+      // Compose keeps every service on its documented default port.
+      expect(port).toBe(expectedPort);
+      const ports = healthcheckPorts(service);
+      expect(ports.length).toBeGreaterThan(0);
+      expect(new Set(ports)).toEqual(new Set([port]));
+    });
+
+    it('publishes, if anything, the port it listens on', () => {
+      const expectedPort = defaultPort(name);
+      for (const mapping of tokens(service.ports)) {
+        const containerPort = Number(mapping.split(':').pop()?.split('/')[0]);
+        expect(containerPort).toBe(expectedPort);
+      }
+    });
+
+    it('starts after migrate completed successfully and Redis and Postgres are healthy', () => {
+      const deps = dependsOn(service);
+      expect(deps.migrate).toBe('service_completed_successfully');
+      expect(deps.redis).toBe('service_healthy');
+      expect(deps.postgres).toBe('service_healthy');
+    });
+  });
+});
+
+// ---------------------------------------------------------------- Dockerfile
+
+/** Instructions with line continuations joined and comments dropped. */
+function dockerInstructions(text: string): { keyword: string; args: string }[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const raw of text.split('\n')) {
+    if (/^\s*#/.test(raw)) continue;
+    const line = raw.replace(/\s+$/, '');
+    if (line.endsWith('\\')) {
+      current += `${line.slice(0, -1)} `;
+      continue;
+    }
+    current += line;
+    if (current.trim()) lines.push(current.trim());
+    current = '';
+  }
+  if (current.trim()) lines.push(current.trim());
+  return lines.map((line) => {
+    const [keyword = '', ...rest] = line.split(/\s+/);
+    return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
+  });
+}
+
+describe('Dockerfile', () => {
+  const instructions = dockerInstructions(read('Dockerfile'));
+  const froms = instructions.filter((i) => i.keyword === 'FROM');
+  const lastFrom = instructions.lastIndexOf(froms[froms.length - 1]!);
+  const finalStage = instructions.slice(lastFrom);
+
+  it('is multi-stage', () => {
+    expect(froms.length).toBeGreaterThan(1);
+  });
+
+  it('runs the final image as a non-root user', () => {
+    const users = finalStage.filter((i) => i.keyword === 'USER');
+    expect(users.length).toBeGreaterThan(0);
+    const user = users[users.length - 1]!.args.split(':')[0];
+    expect(['root', '0', '']).not.toContain(user);
+  });
+
+  it('has a HEALTHCHECK whose script ships in the repository', () => {
+    const checks = finalStage.filter((i) => i.keyword === 'HEALTHCHECK');
+    expect(checks).toHaveLength(1);
+    expect(checks[0]!.args).not.toMatch(/^NONE$/i);
+    expect(checks[0]!.args).toMatch(/\bCMD\b/);
+    for (const script of checks[0]!.args.matchAll(/\/app\/(docker\/[\w.-]+)/g)) {
+      expect(existsSync(path.join(ROOT, script[1]!))).toBe(true);
+    }
+  });
+
+  it('enters through docker/entrypoint.sh', () => {
+    const entrypoint = finalStage.filter((i) => i.keyword === 'ENTRYPOINT');
+    expect(entrypoint).toHaveLength(1);
+    expect(entrypoint[0]!.args).toContain('docker/entrypoint.sh');
+  });
+
+  it('installs from the lockfile and never allows dependency install scripts', () => {
+    const runs = instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+    const installs = runs.filter((r) => /pnpm install/.test(r));
+    expect(installs.length).toBeGreaterThan(0);
+    for (const install of installs) expect(install).toContain('--frozen-lockfile');
+    expect(runs.join('\n')).toMatch(/pnpm (--filter @herald\/db|-F @herald\/db) generate/);
+    expect(read('Dockerfile')).not.toMatch(
+      /approve-builds|onlyBuiltDependencies|dangerouslyAllowAllBuilds|pnpm rebuild/,
+    );
+  });
+});
+
+// ---------------------------------------------------------------- scripts
+
+const ENTRYPOINT = path.join(ROOT, 'docker', 'entrypoint.sh');
+const HEALTHCHECK = path.join(ROOT, 'docker', 'healthcheck.cjs');
+
+/** What the entry script would exec for these arguments (it prints instead of running). */
+async function entrypointDryRun(...args: string[]): Promise<string[]> {
+  const { stdout } = await execFile('sh', [ENTRYPOINT, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, HERALD_ENTRYPOINT_DRY_RUN: '1' },
+  });
+  return stdout.trim().split(/\s+/);
+}
+
+/** Environment without the port variables, so defaults apply. */
+function envWithoutPorts(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.PORT;
+  delete env.METRICS_PORT;
+  delete env.HERALD_SERVICE;
+  return { ...env, ...extra };
+}
+
+async function exitCode(promise: Promise<unknown>): Promise<number> {
+  try {
+    await promise;
+    return 0;
+  } catch (err) {
+    return (err as { code?: number }).code ?? -1;
+  }
+}
+
+describe('docker/entrypoint.sh', () => {
+  it.each(SERVICES)('runs %s with tsx from its services/ directory', async (name) => {
+    const argv = await entrypointDryRun(name);
+    expect(argv[0]).toBe('node');
+    const loader = argv[argv.indexOf('--import') + 1];
+    expect(loader).toMatch(/^file:\/\//);
+    expect(existsSync(fileURLToPath(loader!))).toBe(true);
+    expect(argv[argv.length - 1]).toBe(`services/${name}/src/main.ts`);
+  });
+
+  it('runs migrate through the CLI', async () => {
+    const argv = await entrypointDryRun('migrate');
+    expect(argv.slice(-2)).toEqual(['packages/cli/src/main.ts', 'migrate']);
+    expect(argv).toContain('--import');
+  });
+
+  it('lists every service in its help', async () => {
+    const { stdout } = await execFile('sh', [ENTRYPOINT, 'help'], { cwd: ROOT });
+    for (const name of SERVICES) expect(stdout).toMatch(new RegExp(`^\\s+${name}$`, 'm'));
+  });
+
+  it('refuses unknown names and paths', async () => {
+    for (const bad of ['no-such-service', '../gateway', 'services/gateway']) {
+      expect(await exitCode(entrypointDryRun(bad))).toBe(2);
+    }
+  });
+});
+
+describe('docker/healthcheck.cjs', () => {
+  it.each(SERVICES)('probes %s on its default port', async (name) => {
+    const { stdout } = await execFile('node', [HEALTHCHECK, '--print-port'], {
+      env: envWithoutPorts({ HERALD_SERVICE: name }),
+    });
+    expect(Number(stdout.trim())).toBe(defaultPort(name));
+  });
+
+  it.each(SERVICES)('follows the port variable %s reads', async (name) => {
+    const { stdout } = await execFile('node', [HEALTHCHECK, '--print-port'], {
+      env: envWithoutPorts({ HERALD_SERVICE: name, [portVariable(name)]: '4567' }),
+    });
+    expect(stdout.trim()).toBe('4567');
+  });
+
+  it('is healthy only when /healthz answers 200', async () => {
+    let status = 200;
+    const server = http.createServer((req, res) => {
+      res.writeHead(req.url === '/healthz' ? status : 404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const probe = () =>
+      exitCode(
+        execFile('node', [HEALTHCHECK], {
+          env: envWithoutPorts({ HERALD_SERVICE: 'gateway', PORT: String(port) }),
+        }),
+      );
+    try {
+      expect(await probe()).toBe(0);
+      status = 503;
+      expect(await probe()).toBe(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(await probe()).toBe(1); // nothing listening any more
+  });
+});
