@@ -2,7 +2,7 @@ import { createHmac, generateKeyPairSync, randomUUID, type KeyObject } from 'nod
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { createApp, mintToken } from '@herald/api';
-import { createRegistry, type JwtVerificationConfig } from '@herald/core';
+import { CHANNELS, createRegistry, type JwtVerificationConfig } from '@herald/core';
 import { OutboxAcknowledger } from '@herald/db';
 import {
   bearer,
@@ -96,10 +96,11 @@ describe('auth: bearer tokens and scopes', () => {
     const outboxAck = new OutboxAcknowledger(h.db.pool);
     acknowledgers.push(outboxAck);
     return createApp({
-      config: { jwt: jwtConfig, retry: h.retry },
+      config: { jwt: jwtConfig, retry: h.retry, queuePrefix: h.prefix },
       db: h.db,
       redis: h.redis,
       queues: h.queues,
+      deadLetterQueues: new Map(CHANNELS.map((channel) => [channel, h.dlq(channel)])),
       outboxAck,
       registry: createRegistry('gateway-auth-test', false),
       log: h.log,

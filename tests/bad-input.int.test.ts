@@ -310,9 +310,8 @@ describe('bad input: every bad request gets a problem document, never a 5xx', ()
         fc.constantFrom('array', 'object'),
       )
       .map(([depth, kind]) => `__deep_${depth}_${kind}__`);
+    const jsonOrDeep = fc.oneof({ weight: 5, arbitrary: anyJson }, deepJson);
     const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 30 });
-
-    const post202s: number[] = [];
 
     it('any value as the body', async () => {
       await fc.assert(
@@ -380,7 +379,7 @@ describe('bad input: every bad request gets a problem document, never a 5xx', ()
             }),
             telegram: fc.record({ text: fc.oneof(text, anyString) }),
             push: fc.record({ title: fc.oneof(text, anyString), body: anyString }),
-            webhook: fc.record({ payload: fc.oneof({ weight: 5, arbitrary: anyJson }, deepJson) }),
+            webhook: fc.record({ payload: jsonOrDeep }),
           }),
           data: fc.dictionary(anyString, anyJson, { maxKeys: 4 }),
           lane: fc.constantFrom('transactional', 'campaign'),
@@ -391,13 +390,7 @@ describe('bad input: every bad request gets a problem document, never a 5xx', ()
               noInvalidDate: true,
             })
             .map((d) => d.toISOString()),
-          metadata: fc.dictionary(
-            anyString,
-            fc.oneof({ weight: 5, arbitrary: anyJson }, deepJson),
-            {
-              maxKeys: 4,
-            },
-          ),
+          metadata: fc.dictionary(anyString, jsonOrDeep, { maxKeys: 4 }),
           category: fc.oneof(text, anyString),
         },
         { requiredKeys: ['to', 'channels', 'content'] },
@@ -475,22 +468,23 @@ describe('bad input: every bad request gets a problem document, never a 5xx', ()
     });
 
     it('valid bodies with fuzzed text, data and dates', async () => {
+      let accepted = 0;
       await fc.assert(
         fc.asyncProperty(acceptableBody, async (body) => {
           const res = await postRaw(asJson(body));
           expectHandled(res);
-          post202s.push(res.status);
+          if (res.status === 202) accepted++;
         }),
         { numRuns: 200 },
       );
+      // Many runs got past validation into Postgres and BullMQ, not only the validator.
+      expect(accepted).toBeGreaterThan(20);
     });
 
     it('near-valid bodies with fields replaced by random JSON or left out', async () => {
       await fc.assert(
         fc.asyncProperty(nearValidBody, async (body) => {
-          const res = await postRaw(asJson(body));
-          expectHandled(res);
-          post202s.push(res.status);
+          expectHandled(await postRaw(asJson(body)));
         }),
         { numRuns: 200 },
       );
@@ -511,10 +505,6 @@ describe('bad input: every bad request gets a problem document, never a 5xx', ()
         ),
         { numRuns: 100 },
       );
-    });
-
-    it('the fuzzed bodies reached the database, not only the validator', () => {
-      expect(post202s.filter((s) => s === 202).length).toBeGreaterThan(20);
     });
 
     it('the process still answers afterwards', async () => {

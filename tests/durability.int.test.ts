@@ -3,6 +3,7 @@ import request from 'supertest';
 import { createApp } from '@herald/api';
 import {
   closeQueues,
+  createDeadLetterQueues,
   createLaneQueues,
   createLogger,
   createProducerConnection,
@@ -41,16 +42,21 @@ const emailBody = (email: string) => ({
 /** The gateway app composed as services/gateway/src/main.ts does, on the given clients. */
 function composeGateway(db: Database, redisUrl: string) {
   const prefix = uniqueQueuePrefix();
-  const redis = createProducerConnection(redisUrl);
+  // A connection that never opened still arms ioredis' close timer on disconnect
+  // (disconnectTimeout, 2 s by default), which would outlive the test file.
+  const redis = createProducerConnection(redisUrl, { disconnectTimeout: 50 });
   redis.on('error', () => {});
   const queues = createLaneQueues(redis, prefix);
-  for (const queue of queues.values()) queue.on('error', () => {});
+  const deadLetterQueues = createDeadLetterQueues(redis, prefix);
+  const allQueues = [...queues.values(), ...deadLetterQueues.values()];
+  for (const queue of allQueues) queue.on('error', () => {});
   const outboxAck = new OutboxAcknowledger(db.pool);
   const app = createApp({
-    config: { jwt: testJwtConfig, retry: FAST_RETRY },
+    config: { jwt: testJwtConfig, retry: FAST_RETRY, queuePrefix: prefix },
     db,
     redis,
     queues,
+    deadLetterQueues,
     outboxAck,
     registry: createRegistry('gateway-durability-test', false),
     log: createLogger('gateway-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
@@ -62,7 +68,7 @@ function composeGateway(db: Database, redisUrl: string) {
     queues,
     async close() {
       await outboxAck.close();
-      await closeQueues(queues.values());
+      await closeQueues(allQueues);
       redis.disconnect();
       await deleteKeysWithPrefix(prefix);
     },
@@ -304,16 +310,4 @@ describe('accepted means durable', () => {
       expect(res.body).toEqual({ status: 'ok', checks: { redis: 'ok', postgres: 'ok' } });
     });
   });
-});
-import { createHook } from 'node:async_hooks';
-const timers = new Map<number, string>();
-createHook({
-  init(id, type) { if (type === 'Timeout') timers.set(id, new Error().stack ?? ''); },
-  destroy(id) { timers.delete(id); },
-}).enable();
-afterAll(async () => {
-  await new Promise((r) => setTimeout(r, 300));
-  const p = process as unknown as { getActiveResourcesInfo(): string[] };
-  console.log(p.getActiveResourcesInfo());
-  for (const s of timers.values()) console.log(s.split('\n').filter((l) => !l.includes('async_hooks') && !l.includes('node:internal')).slice(0, 8).join('\n'));
 });

@@ -3,20 +3,30 @@ import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { createAcceptedCounter, type GatewayConfig, type Logger, type Redis } from '@herald/core';
+import {
+  createAcceptedCounter,
+  type Channel,
+  type GatewayConfig,
+  type Logger,
+  type Redis,
+} from '@herald/core';
 import type { Database, OutboxAcknowledger } from '@herald/db';
 import { createAuthorizer, createTokenVerifier } from './auth';
 import { createNotificationService } from './notifications/notification-service';
 import { createErrorHandler, ProblemError, sendProblem } from './problem';
 import { healthRoutes } from './routes/health';
 import { notificationRoutes } from './routes/notifications';
+import { operatorRoutes } from './routes/operators';
+import { basicAuth, BULL_BOARD_PATH, bullBoardRouter } from './routes/bull-board';
+import { createDeadLetterAdmin } from './operations/dead-letter-admin';
 
 export interface AppDeps {
-  config: Pick<GatewayConfig, 'jwt' | 'retry'>;
+  config: Pick<GatewayConfig, 'jwt' | 'retry' | 'queuePrefix' | 'admin'>;
   db: Database;
   redis: Redis;
   /** Producer handles on every lane queue. */
   queues: Map<string, Queue>;
+  deadLetterQueues: Map<Channel, Queue>;
   outboxAck: OutboxAcknowledger;
   registry: Registry;
   log: Logger;
@@ -57,6 +67,7 @@ export function createApp(deps: AppDeps): Express {
   const authorize = createAuthorizer(createTokenVerifier(deps.config.jwt));
   const notifications = createNotificationService({
     db: deps.db,
+    redis: deps.redis,
     queues: deps.queues,
     retry: deps.config.retry,
     outboxAck: deps.outboxAck,
@@ -79,6 +90,30 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(notificationRoutes({ authorize, notifications, db: deps.db }));
+  app.use(
+    operatorRoutes({
+      authorize,
+      queues: deps.queues,
+      deadLetterQueues: deps.deadLetterQueues,
+      redis: deps.redis,
+      prefix: deps.config.queuePrefix,
+      notifications,
+      deadLetters: createDeadLetterAdmin({
+        queues: deps.queues,
+        deadLetterQueues: deps.deadLetterQueues,
+        retry: deps.config.retry,
+        db: deps.db,
+      }),
+    }),
+  );
+  // The dashboard exists only when operator credentials are configured: never open.
+  if (deps.config.admin) {
+    app.use(
+      BULL_BOARD_PATH,
+      basicAuth(deps.config.admin),
+      bullBoardRouter([...deps.queues.values(), ...deps.deadLetterQueues.values()]),
+    );
+  }
 
   app.use((req, res) => {
     sendProblem(res, new ProblemError(404, 'Not found', `No route for ${req.method} ${req.path}.`));

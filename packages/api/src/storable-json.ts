@@ -4,8 +4,10 @@ import type { FieldError } from './problem';
 export const MAX_JSON_DEPTH = 64;
 const MAX_ERRORS = 20;
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** U+0000 (Postgres text and jsonb refuse it) or a UTF-16 surrogate without its pair. */
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const unstorable = (text: string): boolean => text.includes('\u0000') || LONE_SURROGATE.test(text);
 
 interface Node {
   value: unknown;
@@ -35,7 +37,7 @@ export function storableJsonErrors(body: unknown): FieldError[] {
     const node = stack.pop()!;
     const { value } = node;
     if (typeof value === 'string') {
-      if (UNSTORABLE.test(value))
+      if (unstorable(value))
         fail(pathOf(node), 'contains a NUL character or an unpaired surrogate');
       continue;
     }
@@ -47,7 +49,7 @@ export function storableJsonErrors(body: unknown): FieldError[] {
     const keys = Array.isArray(value) ? value.map((_, i) => String(i)) : Object.keys(value);
     for (let i = keys.length - 1; i >= 0; i--) {
       const key = keys[i]!;
-      if (UNSTORABLE.test(key)) {
+      if (unstorable(key)) {
         fail(pathOf(node, key), 'key contains a NUL character or an unpaired surrogate');
         continue;
       }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createECDH, randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -18,16 +18,21 @@ export function ensureLocalSecrets(log: (message: string) => void): void {
   loadLocalEnv();
   if (process.env.JWT_SECRET || process.env.JWT_PUBLIC_KEY || existsSync(ENV_FILE)) return;
   const secret = () => randomBytes(32).toString('base64url');
+  // A VAPID key pair (P-256) so the push channel works locally too.
+  const vapid = createECDH('prime256v1');
+  vapid.generateKeys();
   writeFileSync(
     ENV_FILE,
     [
       '# Created by `pnpm start` for local development. Not for production.',
       `JWT_SECRET=${secret()}`,
       `WEBHOOK_SIGNING_SECRET=${secret()}`,
+      `VAPID_PUBLIC_KEY=${vapid.getPublicKey('base64url')}`,
+      `VAPID_PRIVATE_KEY=${vapid.getPrivateKey('base64url')}`,
       '',
     ].join('\n'),
     { mode: 0o600 },
   );
-  log(`created ${ENV_FILE} with a random JWT_SECRET and WEBHOOK_SIGNING_SECRET for local use`);
+  log(`created ${ENV_FILE} with a random JWT_SECRET, WEBHOOK_SIGNING_SECRET and VAPID key pair for local use`);
   loadLocalEnv();
 }

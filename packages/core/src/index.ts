@@ -17,3 +17,4 @@ export * from './ops-server';
 export * from './queues';
 export * from './service-runner';
 export * from './dead-letter';
+export * from './circuit-status';

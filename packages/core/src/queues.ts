@@ -1,7 +1,14 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RetryConfig } from './config/common';
-import { allLaneQueues, parseLaneQueueName, type Lane } from './topology';
+import {
+  allLaneQueues,
+  CHANNELS,
+  deadLetterQueueName,
+  parseLaneQueueName,
+  type Channel,
+  type Lane,
+} from './topology';
 
 /** The backoff type our workers implement (full jitter, honours Retry-After). */
 export const HERALD_BACKOFF = 'herald';
@@ -29,6 +36,16 @@ export function deliveryJobOptions(
 export function createLaneQueues(connection: Redis, prefix: string): Map<string, Queue> {
   return new Map(
     allLaneQueues().map(({ name }) => [name, new Queue(name, { connection, prefix })] as const),
+  );
+}
+
+/** Producer-side handles on every channel's dead-letter queue. */
+export function createDeadLetterQueues(connection: Redis, prefix: string): Map<Channel, Queue> {
+  return new Map(
+    CHANNELS.map(
+      (channel) =>
+        [channel, new Queue(deadLetterQueueName(channel), { connection, prefix })] as const,
+    ),
   );
 }
 

@@ -33,3 +33,19 @@ export async function listAttemptErrors(
     ...(r.error ? { message: r.error } : {}),
   }));
 }
+
+/**
+ * Redrive: failed deliveries go back to queued with fresh attempts; their
+ * attempt history stays as it is.
+ */
+export async function requeueDeliveries(
+  pool: pg.Pool,
+  deliveryIds: string[],
+  reason: string,
+): Promise<void> {
+  await pool.query(
+    `UPDATE deliveries SET status = 'queued', reason = $2, queued_at = now(), updated_at = now()
+     WHERE id = ANY($1::uuid[]) AND status IN ('failed', 'queued', 'sending')`,
+    [deliveryIds, reason],
+  );
+}

@@ -7,3 +7,4 @@ export * from './recipient-store';
 export * from './delivery-ledger';
 export * from './outbox';
 export * from './delivery-history';
+export * from './audit';

@@ -37,6 +37,8 @@ export interface OutboxJob {
   deliveryId: string;
   queue: string;
   payload: unknown;
+  /** Not before (a scheduled send); absent means now. */
+  availableAt?: Date;
 }
 
 export interface IdempotencyClaim {
@@ -101,7 +103,12 @@ export async function insertNotifications(
     })),
   );
   const outbox = items.flatMap(({ outbox: jobs }) =>
-    jobs.map((j) => ({ delivery_id: j.deliveryId, queue: j.queue, payload: j.payload })),
+    jobs.map((j) => ({
+      delivery_id: j.deliveryId,
+      queue: j.queue,
+      payload: j.payload,
+      available_at: j.availableAt?.toISOString() ?? null,
+    })),
   );
   const claims = items.flatMap(({ notification, idempotency: c }) =>
     c
@@ -152,9 +159,9 @@ WITH claimed AS (
   WHERE x.notification_id IN (SELECT id FROM n)
   RETURNING id
 ), o AS (
-  INSERT INTO outbox (delivery_id, queue, payload)
-  SELECT x.delivery_id, x.queue, x.payload
-  FROM jsonb_to_recordset($3::jsonb) AS x(delivery_id uuid, queue text, payload jsonb)
+  INSERT INTO outbox (delivery_id, queue, payload, available_at)
+  SELECT x.delivery_id, x.queue, x.payload, COALESCE(x.available_at, now())
+  FROM jsonb_to_recordset($3::jsonb) AS x(delivery_id uuid, queue text, payload jsonb, available_at timestamptz)
   WHERE x.delivery_id IN (SELECT id FROM d)
 )
 SELECT id FROM n`,

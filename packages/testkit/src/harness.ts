@@ -1,16 +1,16 @@
 import type { Express } from 'express';
-import { Queue as BullQueue, type Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import pino from 'pino';
 import { createApp } from '@herald/api';
 import { createEmailProvider, createEmailTransport, type ChannelProvider } from '@herald/channels';
 import {
   closeQueues,
   createDeliveryMetrics,
+  createDeadLetterQueues,
   createLaneQueues,
   createProducerConnection,
   createRegistry,
   createWorkerConnection,
-  deadLetterQueueName,
   type Logger,
   type Redis,
   type BreakerConfig,
@@ -87,7 +87,11 @@ export interface Harness {
 }
 
 export async function createHarness(
-  options: { retry?: RetryConfig; logLevel?: string } = {},
+  options: {
+    retry?: RetryConfig;
+    logLevel?: string;
+    admin?: { user: string; password: string };
+  } = {},
 ): Promise<Harness> {
   const log = pino({ level: options.logLevel ?? process.env.TEST_LOG_LEVEL ?? 'silent' });
   const testDb = await createTestDatabase();
@@ -96,9 +100,11 @@ export async function createHarness(
   const redis = createProducerConnection(TEST_REDIS_URL);
   redis.on('error', () => {});
   const queues = createLaneQueues(redis, prefix);
+  const deadLetterQueues = createDeadLetterQueues(redis, prefix);
   const outboxAck = new OutboxAcknowledger(testDb.db.pool);
   const app = createApp({
-    config: { jwt: testJwtConfig, retry },
+    config: { jwt: testJwtConfig, retry, queuePrefix: prefix, admin: options.admin },
+    deadLetterQueues,
     db: testDb.db,
     redis,
     queues,
@@ -107,7 +113,6 @@ export async function createHarness(
     log,
   });
   const releases: (() => Promise<unknown>)[] = [];
-  const dlqs = new Map<Channel, Queue>();
   const workerRegistry = createRegistry('worker-test', false);
   const workerMetrics = createDeliveryMetrics(workerRegistry);
 
@@ -157,14 +162,7 @@ export async function createHarness(
     workerMetrics,
     workerRegistry,
     startWorker,
-    dlq(channel: Channel) {
-      let q = dlqs.get(channel);
-      if (!q) {
-        q = new BullQueue(deadLetterQueueName(channel), { connection: redis, prefix });
-        dlqs.set(channel, q);
-      }
-      return q;
-    },
+    dlq: (channel: Channel) => deadLetterQueues.get(channel)!,
     startEmailWorker(workerOptions: EmailWorkerOptions = {}) {
       const concurrency = workerOptions.concurrency ?? 5;
       const provider = createEmailProvider({
@@ -180,7 +178,7 @@ export async function createHarness(
     async close() {
       for (const release of releases.reverse()) await release();
       await outboxAck.close();
-      await closeQueues([...queues.values(), ...dlqs.values()]);
+      await closeQueues([...queues.values(), ...deadLetterQueues.values()]);
       await redis.quit().catch(() => {});
       await deleteKeysWithPrefix(prefix);
       await testDb.drop();

@@ -7,3 +7,4 @@ export * from './harness';
 export * from './fake-telegram-api';
 export * from './push-service';
 export * from './webhook-receiver';
+export * from './service-process';

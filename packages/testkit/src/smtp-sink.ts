@@ -11,7 +11,9 @@ export type SmtpBehaviour =
   /** Permanent rejection, e.g. 550 mailbox unavailable. */
   | { kind: 'reject'; code: number; message?: string }
   /** Temporary failure (4xx) for the first `times` attempts, then accept. */
-  | { kind: 'defer'; code: number; times: number; message?: string };
+  | { kind: 'defer'; code: number; times: number; message?: string }
+  /** Accept, but only after `ms` (a slow server: keeps deliveries in flight). */
+  | { kind: 'slow'; ms: number };
 
 export interface ReceivedMail {
   envelopeFrom: string;
@@ -83,6 +85,14 @@ export class SmtpSink {
         callback();
       },
       onData: (stream, session, callback) => {
+        const slow = session.envelope.rcptTo
+          .map((r) => this.behaviours.get(r.address.toLowerCase()))
+          .find((b): b is Extract<SmtpBehaviour, { kind: 'slow' }> => b?.kind === 'slow');
+        if (slow) {
+          const done = callback;
+          callback = ((err?: Error | null) =>
+            setTimeout(() => done(err), slow.ms)) as typeof callback;
+        }
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {

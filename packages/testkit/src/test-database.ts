@@ -42,6 +42,15 @@ export async function prepareTemplateDatabase(): Promise<string> {
   return name;
 }
 
+/**
+ * Which jest run a test database belongs to (set by the global setup), so a
+ * run's teardown drops its own leftovers and never the live databases of
+ * another run sharing this Postgres.
+ */
+export function testRunId(): string {
+  return process.env.HERALD_TEST_RUN ?? 'adhoc';
+}
+
 export interface TestDatabase {
   url: string;
   name: string;
@@ -55,7 +64,7 @@ export interface TestDatabase {
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const template = templateDatabaseName();
-  const name = `herald_t_${randomBytes(6).toString('hex')}`;
+  const name = `herald_t_${testRunId()}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   try {

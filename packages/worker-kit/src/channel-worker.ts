@@ -18,7 +18,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { createAddressBook } from './address-book';
 import { createAddressPacer } from './address-pacer';
-import { CIRCUIT_STATE_VALUE, createChannelCircuit } from './circuit';
+import { CIRCUIT_STATE_VALUE, createChannelCircuit, type CircuitState } from './circuit';
 import { createDeadLetters } from './dead-letters';
 import { startFailedJobSweep } from './failed-job-sweep';
 import { createFallbackChain } from './fallback';
@@ -42,6 +42,8 @@ export interface ChannelWorkerDeps<C extends Channel> {
   log: Logger;
   /** Per-address pacing, e.g. Telegram's one message per chat per second. */
   pacing?: { intervalMs: number; addressOf(job: DeliveryJobFor<C>): string | undefined };
+  /** Called with the breaker's state at start, on every change and periodically (for GET /v1/queues). */
+  onCircuitState?: (state: CircuitState) => void;
   /** Tuning for tests: how fast a crashed worker's jobs are recovered. */
   stalledIntervalMs?: number;
   lockDurationMs?: number;
@@ -79,6 +81,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
 
   const circuit = createChannelCircuit(config.breaker, (state) => {
     deps.metrics.circuitState.set({ channel }, CIRCUIT_STATE_VALUE[state]);
+    deps.onCircuitState?.(state);
     log.warn({ channel, state }, `circuit ${state}`);
     if (state === 'open') {
       // Stop every replica fetching from this channel until the half-open probe.
@@ -90,6 +93,9 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
     }
   });
   deps.metrics.circuitState.set({ channel }, 0);
+  deps.onCircuitState?.('closed');
+  const circuitHeartbeat = setInterval(() => deps.onCircuitState?.(circuit.state), 15_000);
+  circuitHeartbeat.unref();
 
   const process = createDeliveryProcessor<C>({
     provider,
@@ -165,6 +171,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
     sweepFailed: sweep.sweepNow,
     async close(drainTimeoutMs = 25_000) {
       sweep.stop();
+      clearInterval(circuitHeartbeat);
       const graceful = Promise.all(workers.map((w) => w.close()));
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([

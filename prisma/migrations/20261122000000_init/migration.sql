@@ -165,6 +165,8 @@ CREATE TABLE "outbox" (
     "delivery_id" UUID NOT NULL,
     "queue" TEXT NOT NULL,
     "payload" JSONB NOT NULL,
+    "available_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "claimed_until" TIMESTAMPTZ(3),
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "outbox_pkey" PRIMARY KEY ("id")
@@ -223,7 +225,7 @@ CREATE INDEX "campaigns_status_send_at_idx" ON "campaigns"("status", "send_at");
 CREATE INDEX "idempotency_keys_created_at_idx" ON "idempotency_keys"("created_at");
 
 -- CreateIndex
-CREATE INDEX "outbox_created_at_idx" ON "outbox"("created_at");
+CREATE INDEX "outbox_available_at_idx" ON "outbox"("available_at");
 
 -- CreateIndex
 CREATE INDEX "outbox_delivery_id_idx" ON "outbox"("delivery_id");

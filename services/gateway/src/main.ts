@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from '@herald/api';
 import {
   closeQueues,
+  createDeadLetterQueues,
   createLaneQueues,
   createProducerConnection,
   createRegistry,
@@ -26,9 +27,23 @@ runService(
       (q) => closeQueues(q.values()),
       'queues',
     );
+    const deadLetterQueues = stack.own(
+      createDeadLetterQueues(redis, config.queuePrefix),
+      (q) => closeQueues(q.values()),
+      'dead-letter queues',
+    );
     const outboxAck = stack.own(new OutboxAcknowledger(db.pool), (a) => a.close(), 'outbox');
     const registry = createRegistry('gateway');
-    const app = createApp({ config, db, redis, queues, outboxAck, registry, log });
+    const app = createApp({
+      config,
+      db,
+      redis,
+      queues,
+      deadLetterQueues,
+      outboxAck,
+      registry,
+      log,
+    });
     const server = app.listen(config.port);
     stack.own(server, (s) => new Promise((resolve) => s.close(resolve)), 'http');
     await new Promise<void>((resolve, reject) =>

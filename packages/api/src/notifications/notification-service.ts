@@ -1,4 +1,4 @@
-import { enqueueJobs, type Logger, type RetryConfig } from '@herald/core';
+import { enqueueJobs, type Logger, type Redis, type RetryConfig } from '@herald/core';
 import {
   findIdempotencyRecord,
   findRecipientAddresses,
@@ -20,6 +20,8 @@ import {
 
 export interface NotificationServiceDeps {
   db: Database;
+  /** The producer connection: when it is not ready, jobs go straight to the outbox relay. */
+  redis: Redis;
   queues: Map<string, Queue>;
   retry: RetryConfig;
   outboxAck: OutboxAcknowledger;
@@ -64,8 +66,14 @@ export function createNotificationService(deps: NotificationServiceDeps) {
   }
 
   async function dispatch(planned: readonly PlannedNotification[]): Promise<void> {
-    const jobs = planned.flatMap((p) => p.outbox);
+    // Scheduled sends stay in the outbox; the scheduler enqueues them when due.
+    const jobs = planned.flatMap((p) => p.outbox).filter((j) => j.availableAt === undefined);
     if (jobs.length === 0) return;
+    if (deps.redis.status !== 'ready') {
+      // Do not wait for a timeout per request: the relay will enqueue them.
+      deps.log.warn({ jobs: jobs.length }, 'Redis unavailable; leaving jobs to the outbox relay');
+      return;
+    }
     const { enqueued, failed } = await enqueueJobs(deps.queues, jobs, deps.retry);
     deps.outboxAck.acknowledge(enqueued);
     for (const f of failed) {

@@ -54,9 +54,16 @@ describe('planNotification', () => {
       ['email', 'pending'],
     ]);
     expect(plan.outbox.map((o) => o.queue)).toEqual(['telegram.transactional']);
+    // The queued job carries the rest of the chain, in order.
+    const head = plan.outbox[0]!.payload as {
+      fallback: { channel: string; deliveryId: string; to: unknown }[];
+    };
+    expect(head.fallback.map((f) => [f.channel, f.deliveryId, f.to])).toEqual([
+      ['email', plan.notification.deliveries[2]!.id, { email: 'a@example.test' }],
+    ]);
   });
 
-  it('schedules a future sendAt without queueing anything', () => {
+  it('schedules a future sendAt: the job waits in the outbox until then', () => {
     const request = notificationRequestSchema.parse({
       to: { email: 'a@example.test' },
       channels: ['email'],
@@ -65,7 +72,8 @@ describe('planNotification', () => {
     });
     const plan = planNotification(request, ctx());
     expect(plan.response.status).toBe('scheduled');
-    expect(plan.outbox).toEqual([]);
+    expect(plan.outbox).toHaveLength(1);
+    expect(plan.outbox[0]!.availableAt).toEqual(new Date('2026-12-01T09:00:00Z'));
     expect(plan.notification.dispatched).toBe(false);
   });
 

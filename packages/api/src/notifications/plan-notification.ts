@@ -98,8 +98,7 @@ export function planNotification(
   const sendAt = request.sendAt ? new Date(request.sendAt) : undefined;
   const scheduled = sendAt !== undefined && sendAt.getTime() > ctx.now.getTime();
   const deliveries: NewDelivery[] = [];
-  const outbox: OutboxJob[] = [];
-  let firstDeliverableQueued = false;
+  const sendable: { delivery: NewDelivery; payload: Record<string, unknown> }[] = [];
 
   request.channels.forEach((channel, position) => {
     const addresses = resolveAddresses(request, channel, ctx.recipient);
@@ -114,30 +113,43 @@ export function planNotification(
       });
       return;
     }
-    const waitsForFallback = request.strategy === 'fallback' && firstDeliverableQueued;
-    for (const to of addresses) {
-      const deliveryId = ctx.newId();
-      const status: DeliveryStatus = scheduled
-        ? 'scheduled'
-        : waitsForFallback
-          ? 'pending'
-          : 'queued';
-      deliveries.push({ id: deliveryId, channel, lane, position, status });
-      if (status !== 'queued') continue;
-      const payload = {
-        v: JOB_PAYLOAD_VERSION,
-        deliveryId,
-        notificationId: id,
-        recipientId: request.to.recipientId,
-        lane,
-        acceptedAt: ctx.now.getTime(),
-        channel,
-        to,
-        content: request.content?.[channel],
-      };
-      outbox.push({ deliveryId, queue: laneQueueName(channel, lane), payload });
+    // Fallback tries one address per channel (a recipient's newest push subscription).
+    const targets = request.strategy === 'fallback' ? addresses.slice(0, 1) : addresses;
+    for (const to of targets) {
+      const delivery: NewDelivery = { id: ctx.newId(), channel, lane, position, status: 'queued' };
+      deliveries.push(delivery);
+      sendable.push({
+        delivery,
+        payload: {
+          v: JOB_PAYLOAD_VERSION,
+          deliveryId: delivery.id,
+          notificationId: id,
+          ...(request.to.recipientId !== undefined ? { recipientId: request.to.recipientId } : {}),
+          lane,
+          acceptedAt: ctx.now.getTime(),
+          channel,
+          to,
+          content: request.content?.[channel],
+        },
+      });
     }
-    firstDeliverableQueued = true;
+  });
+
+  // "all": every address gets a job. "fallback": the first gets a job carrying
+  // the others, in order; they wait as pending until it fails for good.
+  const heads = request.strategy === 'fallback' ? sendable.slice(0, 1) : sendable;
+  if (request.strategy === 'fallback' && sendable.length > 1) {
+    sendable[0]!.payload.fallback = sendable.slice(1).map((s) => s.payload);
+    for (const s of sendable.slice(1)) s.delivery.status = 'pending';
+  }
+  const outbox: OutboxJob[] = heads.map(({ delivery, payload }) => {
+    delivery.status = scheduled ? 'scheduled' : 'queued';
+    return {
+      deliveryId: delivery.id,
+      queue: laneQueueName(delivery.channel, lane),
+      payload,
+      ...(scheduled ? { availableAt: sendAt } : {}),
+    };
   });
 
   const notification: NewNotification = {

@@ -1,1 +1,3 @@
-export {};
+export * from './push-provider';
+export { classifyPushError } from './classify-push-error';
+export * from './push-timeout-error';

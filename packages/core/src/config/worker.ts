@@ -38,6 +38,10 @@ export interface ChannelWorkerConfig extends CommonConfig {
   ratePerSecond: number;
   retry: RetryConfig;
   breaker: BreakerConfig;
+  /** How long a job's lock lasts without renewal: a killed worker's jobs are recovered after it. */
+  jobLockMs: number;
+  /** How often workers look for jobs whose lock expired (stalled) and put them back. */
+  stalledCheckMs: number;
 }
 
 const prefixOf = (channel: Channel) => channel.toUpperCase();
@@ -53,6 +57,8 @@ export function loadChannelWorkerConfig(channel: Channel, env: Env): ChannelWork
   const rateVar = `${prefixOf(channel)}_RATE_PER_SECOND`;
   const schema = workerStaticEnvSchema.extend({
     METRICS_PORT: envInt(DEFAULT_METRICS_PORT[channel], 0, 65535),
+    JOB_LOCK_MS: envInt(30_000, 500, 3_600_000),
+    STALLED_CHECK_MS: envInt(30_000, 100, 3_600_000),
     [concurrencyVar]: envInt(defaults.concurrency, 1, 10_000),
     [rateVar]: envInt(defaults.ratePerSecond, 0, 1_000_000),
   });
@@ -67,6 +73,8 @@ export function loadChannelWorkerConfig(channel: Channel, env: Env): ChannelWork
     ratePerSecond: parsed[rateVar] ?? defaults.ratePerSecond,
     retry: toRetryConfig(parsed),
     breaker: toBreakerConfig(parsed),
+    jobLockMs: parsed.JOB_LOCK_MS ?? 30_000,
+    stalledCheckMs: parsed.STALLED_CHECK_MS ?? 30_000,
   };
 }
 
