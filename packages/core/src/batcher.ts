@@ -3,8 +3,11 @@ export interface BatcherOptions {
   intervalMs?: number;
   /** Items per write. */
   maxBatch?: number;
-  /** Retry a failed write (with backoff) until it succeeds or the batcher closes. */
-  retry?: boolean;
+  /**
+   * Retry a failed write (with backoff) until it succeeds or the batcher
+   * closes; a function decides per error (false: reject the batch at once).
+   */
+  retry?: boolean | ((err: unknown) => boolean);
   onError?: (err: unknown) => void;
 }
 
@@ -79,7 +82,8 @@ export class Batcher<T> {
         return;
       } catch (err) {
         this.options.onError?.(err);
-        if (!this.options.retry || this.closed) {
+        const retry = typeof this.options.retry === 'function' ? this.options.retry(err) : this.options.retry;
+        if (!retry || this.closed) {
           for (const p of batch) p.reject(err as Error);
           return;
         }

@@ -27,6 +27,12 @@ export interface StatusChange {
   from?: DeliveryStatus[];
 }
 
+/** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the data, not the connection. */
+function isRejectedStatement(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^(22|23)/.test(code);
+}
+
 type LedgerEntry = { sending: string } | { attempt: AttemptRecord } | { change: StatusChange };
 
 export interface DeliveryLedgerOptions {
@@ -52,7 +58,8 @@ export class DeliveryLedger {
     this.batcher = new Batcher((entries) => this.write(entries), {
       intervalMs: options.flushIntervalMs ?? 5,
       maxBatch: options.maxBatch ?? 1000,
-      retry: true,
+      // Retry while Postgres is away; a statement Postgres refuses would be refused forever.
+      retry: (err) => !isRejectedStatement(err),
       onError: options.onWriteError,
     });
   }
@@ -122,6 +129,8 @@ WITH a AS (
   SELECT x.delivery_id, x.attempt, x.at, x.outcome, x.error_code, x.error, x.provider_message_id, x.duration_ms
   FROM jsonb_to_recordset($1::jsonb) AS x(delivery_id uuid, attempt int, at timestamptz,
     outcome attempt_outcome, error_code text, error text, provider_message_id text, duration_ms int)
+  -- A job can outlive its delivery row (an erased recipient, a purged notification).
+  WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = x.delivery_id)
 )
 UPDATE deliveries d SET
   -- Terminal statuses stick, except that "sent" is always the truth.

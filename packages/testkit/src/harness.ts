@@ -1,8 +1,16 @@
+import type https from 'node:https';
 import type { Express } from 'express';
 import type { Queue } from 'bullmq';
 import pino from 'pino';
 import { createApp } from '@herald/api';
-import { createEmailProvider, createEmailTransport, type ChannelProvider } from '@herald/channels';
+import {
+  createEmailProvider,
+  createEmailTransport,
+  createPushProvider,
+  createTelegramProvider,
+  createWebhookProvider,
+  type ChannelProvider,
+} from '@herald/channels';
 import {
   closeQueues,
   createDeliveryMetrics,
@@ -51,6 +59,26 @@ export interface WorkerOptions {
   sweepIntervalMs?: number;
 }
 
+export interface WebhookWorkerOptions extends WorkerOptions {
+  signingSecret: string;
+  allowPrivate?: boolean;
+  timeoutMs?: number;
+}
+
+export interface TelegramWorkerOptions extends WorkerOptions {
+  apiUrl: string;
+  botToken: string;
+  perChatIntervalMs?: number;
+  timeoutMs?: number;
+}
+
+export interface PushWorkerOptions extends WorkerOptions {
+  vapid: { publicKey: string; privateKey: string; subject: string };
+  /** Trusts the test push service's certificate. */
+  agent: https.Agent;
+  ttlSeconds?: { transactional: number; campaign: number };
+}
+
 export interface EmailWorkerOptions extends WorkerOptions {
   smtpUrl?: string;
   outboxDir?: string;
@@ -73,6 +101,9 @@ export interface Harness {
   retry: RetryConfig;
   log: Logger;
   startEmailWorker(options?: EmailWorkerOptions): ChannelWorker;
+  startWebhookWorker(options: WebhookWorkerOptions): ChannelWorker;
+  startTelegramWorker(options: TelegramWorkerOptions): ChannelWorker;
+  startPushWorker(options: PushWorkerOptions): ChannelWorker;
   /** Runs any provider through the generic channel worker, as a channel service would. */
   startWorker<C extends Channel>(
     provider: ChannelProvider<C>,
@@ -163,6 +194,39 @@ export async function createHarness(
     workerRegistry,
     startWorker,
     dlq: (channel: Channel) => deadLetterQueues.get(channel)!,
+    startWebhookWorker(o: WebhookWorkerOptions) {
+      return startWorker(
+        createWebhookProvider({
+          signingSecret: o.signingSecret,
+          allowPrivate: o.allowPrivate ?? true,
+          timeoutMs: o.timeoutMs ?? 5000,
+        }),
+        o,
+      );
+    },
+    startTelegramWorker(o: TelegramWorkerOptions) {
+      const provider = createTelegramProvider({
+        apiUrl: o.apiUrl,
+        botToken: o.botToken,
+        timeoutMs: o.timeoutMs ?? 5000,
+      });
+      const intervalMs = o.perChatIntervalMs ?? 0;
+      return startWorker(provider, {
+        ...o,
+        pacing: intervalMs > 0 ? { intervalMs, addressOf: (job) => job.to.chatId } : undefined,
+      });
+    },
+    startPushWorker(o: PushWorkerOptions) {
+      return startWorker(
+        createPushProvider({
+          vapid: o.vapid,
+          agent: o.agent,
+          timeoutMs: 5000,
+          ttlSeconds: o.ttlSeconds ?? { transactional: 900, campaign: 86_400 },
+        }),
+        o,
+      );
+    },
     startEmailWorker(workerOptions: EmailWorkerOptions = {}) {
       const concurrency = workerOptions.concurrency ?? 5;
       const provider = createEmailProvider({

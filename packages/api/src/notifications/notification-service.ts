@@ -18,6 +18,9 @@ import {
   type PlannedNotification,
 } from './plan-notification';
 
+/** Connection states in which Redis is known to be away (not merely still connecting). */
+const REDIS_DOWN = new Set(['reconnecting', 'close', 'end']);
+
 export interface NotificationServiceDeps {
   db: Database;
   /** The producer connection: when it is not ready, jobs go straight to the outbox relay. */
@@ -69,7 +72,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     // Scheduled sends stay in the outbox; the scheduler enqueues them when due.
     const jobs = planned.flatMap((p) => p.outbox).filter((j) => j.availableAt === undefined);
     if (jobs.length === 0) return;
-    if (deps.redis.status !== 'ready') {
+    if (REDIS_DOWN.has(deps.redis.status)) {
       // Do not wait for a timeout per request: the relay will enqueue them.
       deps.log.warn({ jobs: jobs.length }, 'Redis unavailable; leaving jobs to the outbox relay');
       return;
