@@ -33,6 +33,8 @@ export function ensureLocalSecrets(log: (message: string) => void): void {
     ].join('\n'),
     { mode: 0o600 },
   );
-  log(`created ${ENV_FILE} with a random JWT_SECRET, WEBHOOK_SIGNING_SECRET and VAPID key pair for local use`);
+  log(
+    `created ${ENV_FILE} with a random JWT_SECRET, WEBHOOK_SIGNING_SECRET and VAPID key pair for local use`,
+  );
   loadLocalEnv();
 }

@@ -82,7 +82,8 @@ export class Batcher<T> {
         return;
       } catch (err) {
         this.options.onError?.(err);
-        const retry = typeof this.options.retry === 'function' ? this.options.retry(err) : this.options.retry;
+        const retry =
+          typeof this.options.retry === 'function' ? this.options.retry(err) : this.options.retry;
         if (!retry || this.closed) {
           for (const p of batch) p.reject(err as Error);
           return;

@@ -9,7 +9,7 @@ import {
   webhookContentSchema,
   webhookUrlSchema,
 } from './content';
-import { LANES, type Channel } from './topology';
+import { CHANNELS, LANES, type Channel } from './topology';
 
 /**
  * The delivery job: everything a worker needs to send one message without a
@@ -35,6 +35,8 @@ const jobCommon = {
     .array(z.looseObject({ deliveryId: z.uuid(), channel: z.string() }))
     .max(8)
     .optional(),
+  /** Attempts this delivery already had in earlier jobs (a batch member retried on its own). */
+  priorAttempts: z.number().int().min(0).max(100).optional(),
 };
 
 export const emailJobSchema = z.object({
@@ -75,6 +77,27 @@ export const deliveryJobSchema = z.discriminatedUnion('channel', [
 export type DeliveryJob = z.infer<typeof deliveryJobSchema>;
 export type DeliveryJobFor<C extends Channel> = Extract<DeliveryJob, { channel: C }>;
 export type EmailJob = DeliveryJobFor<'email'>;
+
+/** Most deliveries one job carries (a batch from the batch endpoint, a campaign, the relay). */
+export const MAX_DELIVERIES_PER_JOB = 50;
+
+/**
+ * Several deliveries of one channel and lane in one job: one Redis round trip
+ * for many messages. Members are parsed one by one when dequeued, so a bad
+ * member fails alone; each member keeps its own status, attempts and DLQ entry.
+ */
+export const deliveryBatchSchema = z.object({
+  v: z.literal(JOB_PAYLOAD_VERSION),
+  kind: z.literal('batch'),
+  channel: z.enum(CHANNELS),
+  lane: z.enum(LANES),
+  deliveries: z.array(z.unknown()).min(1).max(MAX_DELIVERIES_PER_JOB),
+});
+export type DeliveryBatch = z.infer<typeof deliveryBatchSchema>;
+
+export function isDeliveryBatch(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && (data as { kind?: unknown }).kind === 'batch';
+}
 
 /** Parses a dequeued payload for a channel's worker; throws a ZodError when it does not fit. */
 export function parseDeliveryJob<C extends Channel>(channel: C, data: unknown): DeliveryJobFor<C> {

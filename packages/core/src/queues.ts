@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RetryConfig } from './config/common';
+import { JOB_PAYLOAD_VERSION, MAX_DELIVERIES_PER_JOB } from './job-payload';
 import {
   allLaneQueues,
   CHANNELS,
@@ -14,17 +15,20 @@ import {
 export const HERALD_BACKOFF = 'herald';
 
 /**
- * Options of every delivery job. The job id is the delivery id, which makes
- * enqueueing idempotent while the job exists (outbox relay, retried requests).
+ * Options of every delivery job. The job id is the delivery id (or the
+ * batch's), which makes enqueueing idempotent while the job exists (outbox
+ * relay, retried requests). A delivery retried on its own after `priorAttempts`
+ * in a batch gets the attempts it has left.
  */
 export function deliveryJobOptions(
   lane: Lane,
   retry: RetryConfig,
-  deliveryId: string,
+  jobId: string,
+  priorAttempts = 0,
 ): JobsOptions {
   return {
-    jobId: deliveryId,
-    attempts: retry.attempts[lane],
+    jobId,
+    attempts: Math.max(1, retry.attempts[lane] - priorAttempts),
     backoff: { type: HERALD_BACKOFF },
     removeOnComplete: true,
     // Final failures are moved to the channel's DLQ; the failed set is a short backstop.
@@ -60,18 +64,82 @@ export interface PendingJob {
   payload: unknown;
 }
 
+/** One BullMQ job: a single delivery (job id = delivery id) or a batch of them. */
+export interface PlannedJob {
+  jobId: string;
+  queue: string;
+  lane: Lane;
+  data: unknown;
+  deliveryIds: string[];
+}
+
 /**
- * Adds jobs to their lane queues (one round trip per queue). Resolves with
- * the delivery ids Redis confirmed; a queue that fails or does not answer in
- * time leaves its jobs to the outbox relay (adding is idempotent by job id).
+ * Groups deliveries into jobs: per queue, up to `maxPerJob` to a job. A lone
+ * delivery is a plain job whose id is its delivery id; a group is a batch job.
+ * Job ids are deterministic, so enqueueing the same plan twice (the outbox
+ * relay after a crash) adds nothing.
+ */
+export function planJobs(
+  jobs: readonly PendingJob[],
+  maxPerJob = MAX_DELIVERIES_PER_JOB,
+): PlannedJob[] {
+  const byQueue = new Map<string, PendingJob[]>();
+  for (const job of jobs) {
+    const list = byQueue.get(job.queue) ?? [];
+    list.push(job);
+    byQueue.set(job.queue, list);
+  }
+  const planned: PlannedJob[] = [];
+  for (const [queue, list] of byQueue) {
+    const parsed = parseLaneQueueName(queue);
+    if (!parsed) throw new Error(`unknown queue ${queue}`);
+    for (let i = 0; i < list.length; i += maxPerJob) {
+      const chunk = list.slice(i, i + maxPerJob);
+      planned.push(
+        chunk.length === 1
+          ? {
+              jobId: chunk[0]!.deliveryId,
+              queue,
+              lane: parsed.lane,
+              data: chunk[0]!.payload,
+              deliveryIds: [chunk[0]!.deliveryId],
+            }
+          : {
+              jobId: batchJobId(chunk.map((j) => j.deliveryId)),
+              queue,
+              lane: parsed.lane,
+              data: {
+                v: JOB_PAYLOAD_VERSION,
+                kind: 'batch',
+                channel: parsed.channel,
+                lane: parsed.lane,
+                deliveries: chunk.map((j) => j.payload),
+              },
+              deliveryIds: chunk.map((j) => j.deliveryId),
+            },
+      );
+    }
+  }
+  return planned;
+}
+
+/** A batch's job id: its first delivery id, marked, so it never collides with a single job. */
+export function batchJobId(deliveryIds: readonly string[]): string {
+  return `b-${deliveryIds[0]}`;
+}
+
+/**
+ * Adds planned jobs (one round trip per queue). Resolves with the delivery
+ * ids Redis confirmed; a queue that fails or does not answer in time leaves
+ * its jobs to the outbox relay (adding is idempotent by job id).
  */
 export async function enqueueJobs(
   queues: Map<string, Queue>,
-  jobs: readonly PendingJob[],
+  jobs: readonly PlannedJob[],
   retry: RetryConfig,
   timeoutMs = 2000,
 ): Promise<{ enqueued: string[]; failed: { queue: string; error: Error }[] }> {
-  const byQueue = new Map<string, PendingJob[]>();
+  const byQueue = new Map<string, PlannedJob[]>();
   for (const job of jobs) {
     const list = byQueue.get(job.queue) ?? [];
     list.push(job);
@@ -82,8 +150,7 @@ export async function enqueueJobs(
   await Promise.all(
     [...byQueue].map(async ([name, list]) => {
       const queue = queues.get(name);
-      const lane = parseLaneQueueName(name)?.lane;
-      if (!queue || !lane) {
+      if (!queue) {
         failed.push({ queue: name, error: new Error(`unknown queue ${name}`) });
         return;
       }
@@ -93,14 +160,14 @@ export async function enqueueJobs(
           list.length === 1
             ? queue.add(
                 'deliver',
-                list[0]!.payload,
-                deliveryJobOptions(lane, retry, list[0]!.deliveryId),
+                list[0]!.data,
+                deliveryJobOptions(list[0]!.lane, retry, list[0]!.jobId),
               )
             : queue.addBulk(
                 list.map((j) => ({
                   name: 'deliver',
-                  data: j.payload,
-                  opts: deliveryJobOptions(lane, retry, j.deliveryId),
+                  data: j.data,
+                  opts: deliveryJobOptions(j.lane, retry, j.jobId),
                 })),
               ),
           new Promise((_, reject) => {
@@ -110,7 +177,7 @@ export async function enqueueJobs(
             );
           }),
         ]);
-        enqueued.push(...list.map((j) => j.deliveryId));
+        enqueued.push(...list.flatMap((j) => j.deliveryIds));
       } catch (err) {
         failed.push({ queue: name, error: err as Error });
       } finally {

@@ -49,3 +49,16 @@ export async function requeueDeliveries(
     [deliveryIds, reason],
   );
 }
+
+/** Of these deliveries, those already settled (sent, failed, cancelled, skipped). */
+export async function findSettledDeliveries(
+  pool: pg.Pool,
+  deliveryIds: string[],
+): Promise<Set<string>> {
+  if (deliveryIds.length === 0) return new Set();
+  const { rows } = await pool.query<{ id: string }>(
+    `SELECT id FROM deliveries WHERE id = ANY($1::uuid[]) AND status IN ('sent', 'failed', 'cancelled', 'skipped')`,
+    [deliveryIds],
+  );
+  return new Set(rows.map((r) => r.id));
+}

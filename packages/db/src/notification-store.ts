@@ -1,4 +1,4 @@
-import type { Channel, Lane } from '@herald/core';
+import { planJobs, type Channel, type Lane, type PlannedJob } from '@herald/core';
 import type pg from 'pg';
 import type { DeliveryStatus } from './statuses';
 
@@ -32,10 +32,42 @@ export interface NewNotification {
   deliveries: NewDelivery[];
 }
 
+/** A delivery's job before it is grouped into a BullMQ job. */
+export type UngroupedOutboxJob = Omit<OutboxJob, 'jobId'>;
+
+/**
+ * Groups outbox entries into BullMQ jobs (see planJobs): entries due now
+ * together, scheduled ones per due time. Returns the rows to store (each with
+ * its job id) and the jobs to enqueue now.
+ */
+export function groupOutboxJobs(entries: readonly UngroupedOutboxJob[]): {
+  rows: OutboxJob[];
+  due: PlannedJob[];
+} {
+  const groups = new Map<number, UngroupedOutboxJob[]>();
+  for (const entry of entries) {
+    const key = entry.availableAt?.getTime() ?? 0;
+    groups.set(key, [...(groups.get(key) ?? []), entry]);
+  }
+  const rows: OutboxJob[] = [];
+  const due: PlannedJob[] = [];
+  for (const [availableAt, group] of groups) {
+    const planned = planJobs(group);
+    const jobIdOf = new Map(
+      planned.flatMap((p) => p.deliveryIds.map((id) => [id, p.jobId] as const)),
+    );
+    rows.push(...group.map((e) => ({ ...e, jobId: jobIdOf.get(e.deliveryId)! })));
+    if (availableAt === 0) due.push(...planned);
+  }
+  return { rows, due };
+}
+
 /** A job to enqueue, kept in Postgres until Redis has confirmed it. */
 export interface OutboxJob {
   deliveryId: string;
   queue: string;
+  /** The BullMQ job id it is (to be) enqueued under. */
+  jobId: string;
   payload: unknown;
   /** Not before (a scheduled send); absent means now. */
   availableAt?: Date;
@@ -106,6 +138,7 @@ export async function insertNotifications(
     jobs.map((j) => ({
       delivery_id: j.deliveryId,
       queue: j.queue,
+      job_id: j.jobId,
       payload: j.payload,
       available_at: j.availableAt?.toISOString() ?? null,
     })),
@@ -159,9 +192,10 @@ WITH claimed AS (
   WHERE x.notification_id IN (SELECT id FROM n)
   RETURNING id
 ), o AS (
-  INSERT INTO outbox (delivery_id, queue, payload, available_at)
-  SELECT x.delivery_id, x.queue, x.payload, COALESCE(x.available_at, now())
-  FROM jsonb_to_recordset($3::jsonb) AS x(delivery_id uuid, queue text, payload jsonb, available_at timestamptz)
+  INSERT INTO outbox (delivery_id, queue, job_id, payload, available_at)
+  SELECT x.delivery_id, x.queue, x.job_id, x.payload, COALESCE(x.available_at, now())
+  FROM jsonb_to_recordset($3::jsonb) AS x(delivery_id uuid, queue text, job_id text, payload jsonb,
+    available_at timestamptz)
   WHERE x.delivery_id IN (SELECT id FROM d)
 )
 SELECT id FROM n`,

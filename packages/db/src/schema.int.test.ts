@@ -229,7 +229,14 @@ describe('schema.prisma agrees with the SQL migrations', () => {
     ).toEqual(key);
 
     const entry = await p.outboxEntry.create({
-      data: { deliveryId: deliveries[0]!.id, queue: 'email.transactional', payload: { v: 1 } },
+      data: {
+        deliveryId: deliveries[0]!.id,
+        queue: 'email.transactional',
+        jobId: deliveries[0]!.id,
+        payload: { v: 1 },
+        availableAt: at,
+        claimedUntil: at,
+      },
     });
     expect(await p.outboxEntry.findUniqueOrThrow({ where: { id: entry.id } })).toEqual(entry);
 

@@ -22,7 +22,8 @@ import { CIRCUIT_STATE_VALUE, createChannelCircuit, type CircuitState } from './
 import { createDeadLetters } from './dead-letters';
 import { startFailedJobSweep } from './failed-job-sweep';
 import { createFallbackChain } from './fallback';
-import { createDeliveryProcessor } from './process-delivery';
+import { createDeliverOne } from './deliver-one';
+import { createJobProcessor } from './process-delivery';
 import { createProviderBudget } from './provider-budget';
 import { registerQueueGauges } from './queue-gauges';
 
@@ -97,7 +98,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
   const circuitHeartbeat = setInterval(() => deps.onCircuitState?.(circuit.state), 15_000);
   circuitHeartbeat.unref();
 
-  const process = createDeliveryProcessor<C>({
+  const deliverOne = createDeliverOne<C>({
     provider,
     ledger: deps.ledger,
     metrics: deps.metrics,
@@ -111,7 +112,6 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
       log,
     }),
     addressBook: createAddressBook({ pool: deps.pool, log }),
-    laneQueues: channelQueues,
     budget:
       config.ratePerSecond > 0
         ? createProviderBudget(connection, {
@@ -130,9 +130,20 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
         }
       : undefined,
   });
+  const processJob = createJobProcessor<C>({
+    channel,
+    deliverOne,
+    ledger: deps.ledger,
+    deadLetters,
+    metrics: deps.metrics,
+    pool: deps.pool,
+    retry: config.retry,
+    log,
+    laneQueues: channelQueues,
+  });
 
   const workers = ownLanes.map(({ name, lane }) => {
-    const worker = new Worker(name, process, {
+    const worker = new Worker(name, processJob, {
       connection,
       prefix,
       concurrency: config.concurrency,

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { parseLaneQueueName, type Logger } from '@herald/core';
+import { isDeliveryBatch, parseLaneQueueName, type Logger } from '@herald/core';
 import type { DeliveryLedger } from '@herald/db';
 import type { DeadLetters } from './dead-letters';
 
@@ -25,33 +25,34 @@ export function startFailedJobSweep(deps: {
     const jobs = await queue.getFailed(0, 199);
     let swept = 0;
     for (const job of jobs) {
-      const data = job.data as { deliveryId?: unknown; notificationId?: unknown } | undefined;
-      const deliveryId = typeof data?.deliveryId === 'string' ? data.deliveryId : String(job.id);
       const reason = `failed outside the processor: ${job.failedReason ?? 'unknown'}`.slice(0, 500);
-      await deps.deadLetters.bury({
-        deliveryId,
-        notificationId: typeof data?.notificationId === 'string' ? data.notificationId : undefined,
-        lane,
-        queue: queue.name,
-        reason,
-        attemptsMade: job.attemptsMade,
-        job: job.data,
-        extraErrors: [
-          {
-            attempt: job.attemptsMade,
-            at: new Date(job.finishedOn ?? Date.now()).toISOString(),
-            outcome: 'failed',
-            message: reason,
-          },
-        ],
-      });
-      if (/^[0-9a-f-]{36}$/i.test(deliveryId)) {
-        await deps.ledger.setStatus({
+      const at = new Date(job.finishedOn ?? Date.now()).toISOString();
+      // A batch job carries many deliveries: each gets its own dead letter.
+      const members: unknown[] = isDeliveryBatch(job.data)
+        ? ((job.data as { deliveries?: unknown[] }).deliveries ?? [])
+        : [job.data];
+      for (const member of members) {
+        const data = member as { deliveryId?: unknown; notificationId?: unknown } | undefined;
+        const deliveryId = typeof data?.deliveryId === 'string' ? data.deliveryId : String(job.id);
+        await deps.deadLetters.bury({
           deliveryId,
-          status: 'failed',
+          notificationId:
+            typeof data?.notificationId === 'string' ? data.notificationId : undefined,
+          lane,
+          queue: queue.name,
           reason,
-          from: ['queued', 'sending', 'scheduled', 'pending'],
+          attemptsMade: job.attemptsMade,
+          job: member,
+          extraErrors: [{ attempt: job.attemptsMade, at, outcome: 'failed', message: reason }],
         });
+        if (/^[0-9a-f-]{36}$/i.test(deliveryId)) {
+          await deps.ledger.setStatus({
+            deliveryId,
+            status: 'failed',
+            reason,
+            from: ['queued', 'sending', 'scheduled', 'pending'],
+          });
+        }
       }
       await job.remove().catch(() => {});
       swept++;

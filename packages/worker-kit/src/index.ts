@@ -1,5 +1,6 @@
 export * from './channel-worker';
 export * from './process-delivery';
+export * from './deliver-one';
 export * from './job-outcome';
 export * from './circuit';
 export * from './dead-letters';

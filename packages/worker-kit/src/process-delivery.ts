@@ -1,191 +1,176 @@
 import { DelayedError, Worker, type Job, type Queue } from 'bullmq';
 import {
+  backoffDelayMs,
+  deliveryBatchSchema,
+  deliveryJobOptions,
   deliveryJobSchema,
-  toDeliveryError,
+  isDeliveryBatch,
+  planJobs,
+  type BackoffPolicy,
   type Channel,
-  type DeliveryJob,
   type DeliveryJobFor,
   type DeliveryMetrics,
+  type Lane,
   type Logger,
+  type RetryConfig,
 } from '@herald/core';
-import type { ChannelProvider, SendResult } from '@herald/channels';
-import type { DeliveryLedger } from '@herald/db';
-import type { AddressBook } from './address-book';
-import type { AddressPacer } from './address-pacer';
-import { CircuitOpenError, type ChannelCircuit } from './circuit';
+import { findSettledDeliveries, type DeliveryLedger } from '@herald/db';
+import type pg from 'pg';
 import type { DeadLetters } from './dead-letters';
-import type { FallbackChain } from './fallback';
-import { decideJobOutcome } from './job-outcome';
-import type { ProviderBudget } from './provider-budget';
+import type { DeliverOne, DeliveryOutcome } from './deliver-one';
 
-export interface DeliveryProcessorDeps<C extends Channel> {
-  provider: ChannelProvider<C>;
+export interface JobProcessorDeps<C extends Channel> {
+  channel: C;
+  deliverOne: DeliverOne<C>;
   ledger: DeliveryLedger;
-  metrics: DeliveryMetrics;
-  log: Logger;
-  circuit: ChannelCircuit;
   deadLetters: DeadLetters;
-  fallback: FallbackChain;
-  addressBook: AddressBook;
-  /** This channel's lane queues by name, for fleet-wide pauses (queue.rateLimit). */
+  metrics: DeliveryMetrics;
+  pool: pg.Pool;
+  retry: RetryConfig;
+  log: Logger;
+  /** This channel's lane queues by name: fleet-wide pauses (queue.rateLimit) and re-enqueues. */
   laneQueues: Map<string, Queue>;
-  /** Provider-wide rate shared by the lanes (absent: no limit). */
-  budget?: ProviderBudget;
-  /** Per-address pacing (Telegram: one message per chat per second). */
-  pacer?: { pacer: AddressPacer; addressOf(job: DeliveryJobFor<C>): string | undefined };
 }
 
 /**
- * Sends one delivery job. In order: parse at the boundary; wait for the
- * provider budget and the address's slot without spending an attempt; send
- * through the circuit breaker; record the attempt durably; then either
- * finish, let BullMQ retry, pause the channel fleet-wide, or dead-letter.
+ * The BullMQ processor of a channel's lane queues. A job carries one delivery
+ * (a transactional send) or a batch of them (batch ingest, campaigns, the
+ * relay). Either way each delivery is settled on its own; a batch member that
+ * needs another try leaves as a job of its own.
  */
-export function createDeliveryProcessor<C extends Channel>(deps: DeliveryProcessorDeps<C>) {
-  const { provider, ledger, metrics, log, circuit } = deps;
-  const channel = provider.channel;
+export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>) {
+  const { channel, retry } = deps;
+  const policy: BackoffPolicy = { baseMs: retry.baseMs, maxMs: retry.maxMs };
 
-  /** Pause every lane of the channel, for every replica, and put this job back in wait. */
-  async function pauseChannel(ms: number): Promise<never> {
+  /** Pause every lane of the channel, for every replica. */
+  async function pauseChannel(ms: number): Promise<void> {
     await Promise.all([...deps.laneQueues.values()].map((q) => q.rateLimit(ms)));
-    throw Worker.RateLimitError();
   }
 
-  async function bury(job: Job, payload: DeliveryJob, reason: string): Promise<void> {
-    await deps.deadLetters.bury({
-      deliveryId: payload.deliveryId,
-      notificationId: payload.notificationId,
-      lane: payload.lane,
-      queue: job.queueName,
-      reason,
-      attemptsMade: job.attemptsMade + 1,
-      job: job.data,
-    });
-    metrics.deliveries.inc({ channel, lane: payload.lane, outcome: 'dead' });
-  }
-
-  return async function processDelivery(job: Job, token?: string): Promise<SendResult | undefined> {
-    const attempt = job.attemptsMade + 1;
-    const maxAttempts = job.opts.attempts ?? 1;
-    const parsed = deliveryJobSchema.safeParse(job.data);
-    if (!parsed.success || parsed.data.channel !== channel) {
-      await buryUnparseable(
-        job,
-        parsed.success
-          ? `job for ${parsed.data.channel} on a ${channel} queue`
-          : parsed.error.message,
-      );
-      return undefined;
-    }
-    const payload = parsed.data as DeliveryJobFor<C>;
-    const { deliveryId, lane } = payload;
-    const jobLog = log.child({ jobId: job.id, deliveryId, notificationId: payload.notificationId });
-
-    if (deps.budget) {
-      const wait = await deps.budget.take(lane);
-      if (wait > 0) {
-        await deps.laneQueues.get(job.queueName)?.rateLimit(wait);
-        throw Worker.RateLimitError();
-      }
-    }
-    const address = deps.pacer?.addressOf(payload);
-    if (deps.pacer && address !== undefined) {
-      const wait = await deps.pacer.pacer.claim(address);
-      if (wait > 0) {
-        await job.moveToDelayed(Date.now() + wait, token);
-        throw new DelayedError();
-      }
-    }
-
-    ledger.markSending(deliveryId);
-    const startedAt = new Date();
-    const started = performance.now();
-    let result: SendResult;
-    try {
-      result = await circuit.fire(() =>
-        provider.send(payload, {
-          deliveryId,
-          notificationId: payload.notificationId,
-          campaignId: payload.campaignId,
-          lane,
-          attempt,
-          log: jobLog,
-        }),
-      );
-    } catch (err) {
-      if (err instanceof CircuitOpenError) {
-        // Not an attempt: the job waits, every replica stops fetching for a while.
-        await ledger.setStatus({ deliveryId, status: 'queued', from: ['sending'] });
-        return pauseChannel(err.retryInMs);
-      }
-      const durationMs = performance.now() - started;
-      metrics.providerDuration.observe({ channel }, durationMs / 1000);
-      const error = toDeliveryError(err);
-      const decision = decideJobOutcome(error, attempt, maxAttempts);
-      const reason = `${error.code}: ${error.message}`.slice(0, 1000);
-      await ledger.record({
-        deliveryId,
-        attempt,
-        at: startedAt,
-        outcome: decision.outcome,
-        errorCode: error.code,
-        error: error.message,
-        durationMs,
-        status: decision.action === 'dead-letter' ? 'failed' : 'queued',
-        reason: decision.action === 'dead-letter' ? reason : undefined,
-      });
-      jobLog.warn(
-        { errorCode: error.code, kind: error.kind, attempt, action: decision.action },
-        'delivery attempt failed',
-      );
-      switch (decision.action) {
-        case 'pause-channel':
-          metrics.deliveries.inc({ channel, lane, outcome: 'retried' });
-          return pauseChannel(decision.delayMs);
-        case 'retry':
-          metrics.deliveries.inc({ channel, lane, outcome: 'retried' });
-          throw decision.throwable;
-        case 'dead-letter':
-          metrics.deliveries.inc({ channel, lane, outcome: 'failed' });
-          await bury(job, payload, reason);
-          await deps.addressBook.learnFromFailure(payload, error.code, error.message);
-          await deps.fallback.next(payload, reason);
-          // The DLQ now holds it: finish the lane job so it leaves the queue.
-          return undefined;
-      }
-    }
-
-    const durationMs = performance.now() - started;
-    metrics.providerDuration.observe({ channel }, durationMs / 1000);
-    await ledger.record({
-      deliveryId,
-      attempt,
-      at: startedAt,
-      outcome: 'sent',
-      providerMessageId: result.providerMessageId,
-      durationMs,
-      status: 'sent',
-    });
-    metrics.deliveries.inc({ channel, lane, outcome: 'sent' });
-    metrics.endToEnd.observe(
-      { channel, lane },
-      Math.max(0, Date.now() - payload.acceptedAt) / 1000,
+  async function processSingle(
+    job: Job,
+    token: string | undefined,
+    payload: DeliveryJobFor<C>,
+  ): Promise<void> {
+    const prior = payload.priorAttempts ?? 0;
+    const outcome = await deps.deliverOne(
+      payload,
+      prior + job.attemptsMade + 1,
+      retry.attempts[payload.lane],
+      {
+        queue: job.queueName,
+        jobId: job.id,
+      },
     );
-    await deps.addressBook.learnFromSuccess(payload, result.movedTo);
-    if (payload.fallback?.length) await deps.fallback.skipRest(payload);
-    return result;
-  };
+    switch (outcome.kind) {
+      case 'sent':
+      case 'dead':
+        return;
+      case 'retry':
+        throw outcome.error; // BullMQ retries after our backoff (which honours retryAfterMs)
+      case 'pause':
+        await pauseChannel(outcome.ms);
+        throw Worker.RateLimitError(); // back to wait, no attempt spent
+      case 'defer':
+        await job.moveToDelayed(Date.now() + outcome.ms, token);
+        throw new DelayedError();
+    }
+  }
+
+  async function processBatch(job: Job, lane: Lane, rawMembers: unknown[]): Promise<void> {
+    const members: DeliveryJobFor<C>[] = [];
+    for (const raw of rawMembers) {
+      const parsed = deliveryJobSchema.safeParse(raw);
+      if (parsed.success && parsed.data.channel === channel)
+        members.push(parsed.data as DeliveryJobFor<C>);
+      else
+        await buryUnparseable(
+          job,
+          raw,
+          parsed.success ? `member for ${parsed.data.channel}` : parsed.error.message,
+        );
+    }
+    // A batch run again after a crash skips what it already settled (one query per such batch).
+    const settled =
+      job.attemptsStarted > 1 || job.stalledCounter > 0
+        ? await findSettledDeliveries(
+            deps.pool,
+            members.map((m) => m.deliveryId),
+          )
+        : new Set<string>();
+    const todo = members.filter((m) => !settled.has(m.deliveryId));
+    const outcomes = await Promise.all(
+      todo.map((m) =>
+        deps.deliverOne(m, (m.priorAttempts ?? 0) + 1, retry.attempts[lane], {
+          queue: job.queueName,
+          jobId: job.id,
+        }),
+      ),
+    );
+    await requeueLeftovers(job.queueName, lane, todo, outcomes);
+  }
+
+  /** Members that were not settled leave as jobs of their own (or one batch, for a pause). */
+  async function requeueLeftovers(
+    queueName: string,
+    lane: Lane,
+    members: DeliveryJobFor<C>[],
+    outcomes: DeliveryOutcome[],
+  ) {
+    const queue = deps.laneQueues.get(queueName)!;
+    const paused: DeliveryJobFor<C>[] = [];
+    let pauseMs = 0;
+    const singles: { name: string; data: unknown; opts: ReturnType<typeof deliveryJobOptions> }[] =
+      [];
+    outcomes.forEach((outcome, i) => {
+      const member = members[i]!;
+      if (outcome.kind === 'pause') {
+        paused.push(member);
+        pauseMs = Math.max(pauseMs, outcome.ms);
+      } else if (outcome.kind === 'retry') {
+        const data = { ...member, priorAttempts: outcome.attempt };
+        const opts = deliveryJobOptions(lane, retry, member.deliveryId, outcome.attempt);
+        singles.push({
+          name: 'deliver',
+          data,
+          opts: {
+            ...opts,
+            delay: backoffDelayMs(outcome.attempt, policy, outcome.error.retryAfterMs),
+          },
+        });
+      } else if (outcome.kind === 'defer') {
+        const opts = deliveryJobOptions(lane, retry, member.deliveryId, member.priorAttempts ?? 0);
+        singles.push({ name: 'deliver', data: member, opts: { ...opts, delay: outcome.ms } });
+      }
+    });
+    if (paused.length > 0) {
+      for (const planned of planJobs(
+        paused.map((m) => ({ deliveryId: m.deliveryId, queue: queueName, payload: m })),
+      )) {
+        // A fresh id: the running batch still holds its own.
+        const jobId =
+          planned.deliveryIds.length === 1 ? planned.jobId : `${planned.jobId}.${Date.now()}`;
+        singles.push({
+          name: 'deliver',
+          data: planned.data,
+          opts: deliveryJobOptions(lane, retry, jobId),
+        });
+      }
+    }
+    if (singles.length > 0) await queue.addBulk(singles);
+    if (pauseMs > 0) await pauseChannel(pauseMs);
+  }
 
   /** A payload that does not parse can never succeed: dead-letter it at once, recording why. */
-  async function buryUnparseable(job: Job, problem: string): Promise<void> {
+  async function buryUnparseable(job: Job, raw: unknown, problem: string): Promise<void> {
     const reason = `invalid_payload: ${problem}`.slice(0, 1000);
-    const data = job.data as
+    const data = raw as
       { deliveryId?: unknown; notificationId?: unknown; lane?: unknown } | undefined;
     const deliveryId = typeof data?.deliveryId === 'string' ? data.deliveryId : String(job.id);
-    const lane = data?.lane === 'campaign' ? 'campaign' : 'transactional';
-    log.error({ jobId: job.id, queue: job.queueName }, 'job payload does not parse');
+    const lane: Lane = data?.lane === 'campaign' ? 'campaign' : 'transactional';
+    deps.log.error({ jobId: job.id, queue: job.queueName }, 'job payload does not parse');
     if (/^[0-9a-f-]{36}$/i.test(deliveryId)) {
-      await ledger.record({
+      await deps.ledger.record({
         deliveryId,
         attempt: job.attemptsMade + 1,
         at: new Date(),
@@ -204,8 +189,31 @@ export function createDeliveryProcessor<C extends Channel>(deps: DeliveryProcess
       queue: job.queueName,
       reason,
       attemptsMade: job.attemptsMade + 1,
-      job: job.data,
+      job: raw,
     });
-    metrics.deliveries.inc({ channel, lane, outcome: 'dead' });
+    deps.metrics.deliveries.inc({ channel, lane, outcome: 'dead' });
   }
+
+  return async function processJob(job: Job, token?: string): Promise<void> {
+    if (isDeliveryBatch(job.data)) {
+      const batch = deliveryBatchSchema.safeParse(job.data);
+      if (!batch.success || batch.data.channel !== channel) {
+        return buryUnparseable(
+          job,
+          job.data,
+          batch.success ? `batch for ${batch.data.channel}` : batch.error.message,
+        );
+      }
+      return processBatch(job, batch.data.lane, batch.data.deliveries);
+    }
+    const parsed = deliveryJobSchema.safeParse(job.data);
+    if (!parsed.success || parsed.data.channel !== channel) {
+      return buryUnparseable(
+        job,
+        job.data,
+        parsed.success ? `job for ${parsed.data.channel}` : parsed.error.message,
+      );
+    }
+    return processSingle(job, token, parsed.data as DeliveryJobFor<C>);
+  };
 }

@@ -1,7 +1,14 @@
-import { enqueueJobs, type Logger, type Redis, type RetryConfig } from '@herald/core';
+import {
+  enqueueJobs,
+  type Logger,
+  type PlannedJob,
+  type Redis,
+  type RetryConfig,
+} from '@herald/core';
 import {
   findIdempotencyRecord,
   findRecipientAddresses,
+  groupOutboxJobs,
   insertNotifications,
   type Database,
   type OutboxAcknowledger,
@@ -68,9 +75,8 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     return planNotification(request, { owner, now: now(), recipient, newId: uuidv7 });
   }
 
-  async function dispatch(planned: readonly PlannedNotification[]): Promise<void> {
-    // Scheduled sends stay in the outbox; the scheduler enqueues them when due.
-    const jobs = planned.flatMap((p) => p.outbox).filter((j) => j.availableAt === undefined);
+  /** Enqueues jobs due now; scheduled ones stay in the outbox for the scheduler. */
+  async function dispatch(jobs: readonly PlannedJob[]): Promise<void> {
     if (jobs.length === 0) return;
     if (REDIS_DOWN.has(deps.redis.status)) {
       // Do not wait for a timeout per request: the relay will enqueue them.
@@ -91,10 +97,11 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     async accept(request: NotificationRequest, options: AcceptOptions): Promise<AcceptedResponse> {
       const planned = await plan(request, options.owner);
       const requestHash = options.idempotencyKey ? hashRequestBody(request) : '';
+      const { rows, due } = groupOutboxJobs(planned.outbox);
       const inserted = await insertNotifications(deps.db.pool, [
         {
           notification: planned.notification,
-          outbox: planned.outbox,
+          outbox: rows,
           idempotency: options.idempotencyKey
             ? {
                 owner: options.owner,
@@ -122,7 +129,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         return record.response as AcceptedResponse;
       }
       deps.accepted.inc({ lane: request.lane });
-      await dispatch([planned]);
+      await dispatch(due);
       return planned.response;
     },
   };

@@ -10,7 +10,7 @@ import {
   type DeliveryStatus,
   type NewDelivery,
   type NewNotification,
-  type OutboxJob,
+  type UngroupedOutboxJob,
   type RecipientAddresses,
 } from '@herald/db';
 import type { NotificationRequest } from './notification-request';
@@ -23,7 +23,7 @@ export interface AcceptedResponse {
 
 export interface PlannedNotification {
   notification: NewNotification;
-  outbox: OutboxJob[];
+  outbox: UngroupedOutboxJob[];
   response: AcceptedResponse;
 }
 
@@ -142,7 +142,7 @@ export function planNotification(
     sendable[0]!.payload.fallback = sendable.slice(1).map((s) => s.payload);
     for (const s of sendable.slice(1)) s.delivery.status = 'pending';
   }
-  const outbox: OutboxJob[] = heads.map(({ delivery, payload }) => {
+  const outbox: UngroupedOutboxJob[] = heads.map(({ delivery, payload }) => {
     delivery.status = scheduled ? 'scheduled' : 'queued';
     return {
       deliveryId: delivery.id,

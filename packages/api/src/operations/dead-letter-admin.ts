@@ -60,7 +60,8 @@ export function createDeadLetterAdmin(deps: {
       await queue.addBulk(
         letters.map((l) => ({
           name: 'deliver',
-          data: l.job,
+          // Fresh attempts: forget those spent before it died.
+          data: { ...(l.job as object), priorAttempts: undefined },
           opts: deliveryJobOptions(lane, deps.retry, l.deliveryId),
         })),
       );

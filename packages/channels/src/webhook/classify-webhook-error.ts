@@ -26,6 +26,14 @@ const BY_ERROR_CODE: Record<string, DeliveryErrorCode> = {
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'network',
   ERR_TLS_CERT_ALTNAME_INVALID: 'network',
   EPROTO: 'network',
+  // undici's own codes.
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+  UND_ERR_ABORTED: 'timeout',
+  UND_ERR_SOCKET: 'network',
+  UND_ERR_CLOSED: 'network',
+  UND_ERR_DESTROYED: 'network',
 };
 
 /** HTTP statuses whose meaning differs from their class (4xx permanent, 5xx transient). */

@@ -1,5 +1,5 @@
-import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import https from 'node:https';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { Agent } from 'undici';
 import { DeliveryError } from '@herald/core';
 import { checkWebhookTarget, createGuardedLookup } from './ssrf-guard';
 
@@ -27,90 +27,69 @@ export interface WebhookHttpClient {
 /** Idle keep-alive sockets are closed before a typical server's 5 s keep-alive timeout. */
 const IDLE_SOCKET_MS = 4_000;
 
-/** A reset on a reused keep-alive socket before any answer: the receiver closed it while idle. */
-function isStaleSocket(req: http.ClientRequest, err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
+function toHeaderRecord(headers: OutgoingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return out;
 }
 
 /**
- * The webhook transport: one keep-alive agent per protocol, shared by every
- * send, guarded against private targets. Built on node:http rather than
- * undici: undici 8 requires Node >= 22.19 and fails to load on Node 20, which
- * Herald supports. Redirects are never followed (node:http does not).
+ * The deadline is undici's own (connect, headers and body timeouts, each
+ * timeoutMs): cheaper than an AbortSignal per request.
+ *
+ * The webhook transport: one undici agent (keep-alive pools per receiver
+ * origin), shared by every send, guarded against private targets: literal IPs
+ * are checked before connecting, names where they are resolved (the socket's
+ * lookup), so the address checked is the address connected to. undici never
+ * follows redirects unless told to.
  */
 export function createWebhookHttpClient(options: WebhookHttpClientOptions): WebhookHttpClient {
-  const agentOptions: https.AgentOptions = {
-    keepAlive: true,
-    maxSockets: options.connections ?? Infinity,
-    timeout: IDLE_SOCKET_MS,
-    scheduling: 'lifo',
-    // net.connect resolves names through this, so the addresses checked are those connected to.
-    ...(options.allowPrivate ? {} : { lookup: createGuardedLookup() }),
-  };
-  const httpAgent = new http.Agent(agentOptions);
-  const httpsAgent = new https.Agent(agentOptions);
+  const agent = new Agent({
+    keepAliveTimeout: IDLE_SOCKET_MS,
+    keepAliveMaxTimeout: IDLE_SOCKET_MS,
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    ...(options.connections !== undefined ? { connections: options.connections } : {}),
+    connect: {
+      timeout: options.timeoutMs,
+      ...(options.allowPrivate ? {} : { lookup: createGuardedLookup() }),
+    },
+  });
   let closed = false;
 
-  function post(url: string, headers: OutgoingHttpHeaders, body: Buffer): Promise<WebhookResponse> {
-    if (closed) {
-      return Promise.reject(new DeliveryError('provider_unavailable', 'webhook client is closed'));
-    }
-    let target: URL;
+  async function post(
+    url: string,
+    headers: OutgoingHttpHeaders,
+    body: Buffer,
+  ): Promise<WebhookResponse> {
+    if (closed) throw new DeliveryError('provider_unavailable', 'webhook client is closed');
+    const target = checkWebhookTarget(url, options);
     try {
-      target = checkWebhookTarget(url, options);
+      const response = await agent.request({
+        origin: target.origin,
+        path: `${target.pathname}${target.search}`,
+        method: 'POST',
+        headers: toHeaderRecord(headers),
+        body,
+      });
+      // Drain the body so the socket goes back to the pool.
+      await response.body.dump();
+      return { status: response.statusCode, headers: response.headers as IncomingHttpHeaders };
     } catch (err) {
-      return Promise.reject(err);
+      // A refusal raised in the socket's lookup arrives wrapped by the connector.
+      const cause = (err as { cause?: unknown }).cause;
+      if (cause instanceof DeliveryError) throw cause;
+      throw err;
     }
-    const secure = target.protocol === 'https:';
-    return new Promise<WebhookResponse>((resolve, reject) => {
-      let current: http.ClientRequest | undefined;
-      let settled = false;
-      const deadline = setTimeout(() => {
-        current?.destroy(
-          new DeliveryError(
-            'timeout',
-            `webhook receiver did not answer within ${options.timeoutMs} ms`,
-          ),
-        );
-      }, options.timeoutMs);
-      const finish = () => clearTimeout(deadline);
-
-      const attempt = (mayRetryStale: boolean) => {
-        const req = (secure ? https : http).request(target, {
-          method: 'POST',
-          agent: secure ? httpsAgent : httpAgent,
-          headers,
-        });
-        current = req;
-        req.on('response', (res) => {
-          settled = true;
-          // Always drain the body so the socket returns to the pool; the deadline still covers it.
-          res.on('error', () => {});
-          res.on('end', finish);
-          res.on('close', finish);
-          res.resume();
-          resolve({ status: res.statusCode ?? 0, headers: res.headers });
-        });
-        req.on('error', (err) => {
-          if (settled) return;
-          if (mayRetryStale && isStaleSocket(req, err)) return attempt(false);
-          settled = true;
-          finish();
-          reject(err);
-        });
-        req.end(body);
-      };
-      attempt(true);
-    });
   }
 
   return {
     post,
     async close() {
       closed = true;
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      await agent.destroy();
     },
   };
 }

@@ -1,0 +1,191 @@
+import {
+  toDeliveryError,
+  type Channel,
+  type DeliveryError,
+  type DeliveryJobFor,
+  type DeliveryMetrics,
+  type Logger,
+} from '@herald/core';
+import type { ChannelProvider, SendResult } from '@herald/channels';
+import type { DeliveryLedger } from '@herald/db';
+import type { AddressBook } from './address-book';
+import type { AddressPacer } from './address-pacer';
+import { CircuitOpenError, type ChannelCircuit } from './circuit';
+import type { DeadLetters } from './dead-letters';
+import type { FallbackChain } from './fallback';
+import { decideJobOutcome } from './job-outcome';
+import type { ProviderBudget } from './provider-budget';
+
+/** A send still running after this long shows as "sending". */
+export const SENDING_VISIBLE_AFTER_MS = 500;
+
+/** What became of one delivery; the caller maps it onto BullMQ. */
+export type DeliveryOutcome =
+  | { kind: 'sent'; result: SendResult }
+  /** Failed for good: recorded, dead-lettered, fallback started. */
+  | { kind: 'dead' }
+  /** A transient failure, recorded: try again after a backoff. */
+  | { kind: 'retry'; attempt: number; error: DeliveryError }
+  /** Not sent, no attempt spent: the provider (or our breaker) wants the whole channel to wait. */
+  | { kind: 'pause'; ms: number }
+  /** Not sent, no attempt spent: this address is busy for `ms` (per-address pacing). */
+  | { kind: 'defer'; ms: number };
+
+export interface DeliverDeps<C extends Channel> {
+  provider: ChannelProvider<C>;
+  ledger: DeliveryLedger;
+  metrics: DeliveryMetrics;
+  log: Logger;
+  circuit: ChannelCircuit;
+  deadLetters: DeadLetters;
+  fallback: FallbackChain;
+  addressBook: AddressBook;
+  budget?: ProviderBudget;
+  pacer?: { pacer: AddressPacer; addressOf(job: DeliveryJobFor<C>): string | undefined };
+}
+
+/**
+ * Delivers one message: wait for the provider budget and the address's slot
+ * (without spending an attempt), send through the circuit breaker, record the
+ * attempt durably, and settle failures that are final (DLQ, address book,
+ * fallback). The same for a single job and for each member of a batch.
+ */
+export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
+  const { provider, ledger, metrics, circuit } = deps;
+  const channel = provider.channel;
+
+  return async function deliverOne(
+    payload: DeliveryJobFor<C>,
+    attempt: number,
+    maxAttempts: number,
+    source: { queue: string; jobId?: string },
+  ): Promise<DeliveryOutcome> {
+    const { deliveryId, lane } = payload;
+    if (deps.budget) {
+      const wait = await deps.budget.take(lane);
+      if (wait > 0) return { kind: 'pause', ms: wait };
+    }
+    const address = deps.pacer?.addressOf(payload);
+    if (deps.pacer && address !== undefined) {
+      const wait = await deps.pacer.pacer.claim(address);
+      if (wait > 0) return { kind: 'defer', ms: wait };
+    }
+
+    // "sending" is written only for sends that take a while: a fast send goes
+    // straight from queued to sent, saving the database a write per message.
+    const markSending = setTimeout(() => ledger.markSending(deliveryId), SENDING_VISIBLE_AFTER_MS);
+    const startedAt = new Date();
+    const started = performance.now();
+    let result: SendResult;
+    try {
+      result = await circuit.fire(() =>
+        provider.send(payload, {
+          deliveryId,
+          notificationId: payload.notificationId,
+          campaignId: payload.campaignId,
+          lane,
+          attempt,
+          log: deps.log,
+        }),
+      );
+    } catch (err) {
+      clearTimeout(markSending);
+      if (err instanceof CircuitOpenError) {
+        await ledger.setStatus({ deliveryId, status: 'queued', from: ['sending'] });
+        return { kind: 'pause', ms: err.retryInMs };
+      }
+      return settleFailure(
+        payload,
+        err,
+        attempt,
+        maxAttempts,
+        startedAt,
+        performance.now() - started,
+        source,
+      );
+    }
+    clearTimeout(markSending);
+    const durationMs = performance.now() - started;
+    metrics.providerDuration.observe({ channel }, durationMs / 1000);
+    await ledger.record({
+      deliveryId,
+      attempt,
+      at: startedAt,
+      outcome: 'sent',
+      providerMessageId: result.providerMessageId,
+      durationMs,
+      status: 'sent',
+    });
+    metrics.deliveries.inc({ channel, lane, outcome: 'sent' });
+    metrics.endToEnd.observe(
+      { channel, lane },
+      Math.max(0, Date.now() - payload.acceptedAt) / 1000,
+    );
+    await deps.addressBook.learnFromSuccess(payload, result.movedTo);
+    if (payload.fallback?.length) await deps.fallback.skipRest(payload);
+    return { kind: 'sent', result };
+  };
+
+  async function settleFailure(
+    payload: DeliveryJobFor<C>,
+    err: unknown,
+    attempt: number,
+    maxAttempts: number,
+    startedAt: Date,
+    durationMs: number,
+    source: { queue: string; jobId?: string },
+  ): Promise<DeliveryOutcome> {
+    const { deliveryId, lane } = payload;
+    metrics.providerDuration.observe({ channel }, durationMs / 1000);
+    const error = toDeliveryError(err);
+    const decision = decideJobOutcome(error, attempt, maxAttempts);
+    const dead = decision.action === 'dead-letter';
+    const reason = `${error.code}: ${error.message}`.slice(0, 1000);
+    await ledger.record({
+      deliveryId,
+      attempt,
+      at: startedAt,
+      outcome: decision.outcome,
+      errorCode: error.code,
+      error: error.message,
+      durationMs,
+      status: dead ? 'failed' : 'queued',
+      reason: dead ? reason : undefined,
+    });
+    deps.log.warn(
+      {
+        deliveryId,
+        jobId: source.jobId,
+        errorCode: error.code,
+        kind: error.kind,
+        attempt,
+        action: decision.action,
+      },
+      'delivery attempt failed',
+    );
+    if (decision.action === 'pause-channel') {
+      metrics.deliveries.inc({ channel, lane, outcome: 'retried' });
+      return { kind: 'pause', ms: decision.delayMs };
+    }
+    if (decision.action === 'retry') {
+      metrics.deliveries.inc({ channel, lane, outcome: 'retried' });
+      return { kind: 'retry', attempt, error };
+    }
+    metrics.deliveries.inc({ channel, lane, outcome: 'failed' });
+    await deps.deadLetters.bury({
+      deliveryId,
+      notificationId: payload.notificationId,
+      lane,
+      queue: source.queue,
+      reason,
+      attemptsMade: attempt,
+      job: payload,
+    });
+    metrics.deliveries.inc({ channel, lane, outcome: 'dead' });
+    await deps.addressBook.learnFromFailure(payload, error.code, error.message);
+    await deps.fallback.next(payload, reason);
+    return { kind: 'dead' };
+  }
+}
+
+export type DeliverOne<C extends Channel> = ReturnType<typeof createDeliverOne<C>>;
