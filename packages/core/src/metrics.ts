@@ -8,7 +8,7 @@ export const DELIVERY_OUTCOMES = [
   'cancelled',
   'skipped',
 ] as const;
-export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
+export type DeliveryOutcomeLabel = (typeof DELIVERY_OUTCOMES)[number];
 
 /**
  * The delivery metrics of SPEC §6, registered on a per-process registry

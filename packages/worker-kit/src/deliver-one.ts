@@ -4,6 +4,8 @@ import {
   type DeliveryError,
   type DeliveryJobFor,
   type DeliveryMetrics,
+  type DeliveryOutcomeLabel,
+  type Lane,
   type Logger,
 } from '@herald/core';
 import type { ChannelProvider, SendResult } from '@herald/channels';
@@ -53,6 +55,18 @@ export interface DeliverDeps<C extends Channel> {
 export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
   const { provider, ledger, metrics, circuit } = deps;
   const channel = provider.channel;
+  // Label children resolved once: the hot path skips prom-client's label hashing.
+  const providerDuration = metrics.providerDuration.labels(channel);
+  const counted = (lane: Lane, outcome: DeliveryOutcomeLabel) =>
+    metrics.deliveries.labels(channel, lane, outcome);
+  const sentCounter = {
+    transactional: counted('transactional', 'sent'),
+    campaign: counted('campaign', 'sent'),
+  };
+  const endToEnd = {
+    transactional: metrics.endToEnd.labels(channel, 'transactional'),
+    campaign: metrics.endToEnd.labels(channel, 'campaign'),
+  };
 
   return async function deliverOne(
     payload: DeliveryJobFor<C>,
@@ -106,7 +120,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     }
     clearTimeout(markSending);
     const durationMs = performance.now() - started;
-    metrics.providerDuration.observe({ channel }, durationMs / 1000);
+    providerDuration.observe(durationMs / 1000);
     await ledger.record({
       deliveryId,
       attempt,
@@ -116,11 +130,8 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
       durationMs,
       status: 'sent',
     });
-    metrics.deliveries.inc({ channel, lane, outcome: 'sent' });
-    metrics.endToEnd.observe(
-      { channel, lane },
-      Math.max(0, Date.now() - payload.acceptedAt) / 1000,
-    );
+    sentCounter[lane].inc();
+    endToEnd[lane].observe(Math.max(0, Date.now() - payload.acceptedAt) / 1000);
     await deps.addressBook.learnFromSuccess(payload, result.movedTo);
     if (payload.fallback?.length) await deps.fallback.skipRest(payload);
     return { kind: 'sent', result };
@@ -136,7 +147,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     source: { queue: string; jobId?: string },
   ): Promise<DeliveryOutcome> {
     const { deliveryId, lane } = payload;
-    metrics.providerDuration.observe({ channel }, durationMs / 1000);
+    providerDuration.observe(durationMs / 1000);
     const error = toDeliveryError(err);
     const decision = decideJobOutcome(error, attempt, maxAttempts);
     const dead = decision.action === 'dead-letter';

@@ -21,7 +21,7 @@
  *   X-Herald-Signature: v1=d45143ed412aa9d672e3e06cc6753ced7e0e5a1757b1109ff599ba71790e646d
  * (the value openssl gives; webhook-signature.test.ts checks it).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 export const WEBHOOK_SIGNATURE_HEADER = 'X-Herald-Signature';
 export const WEBHOOK_TIMESTAMP_HEADER = 'X-Herald-Timestamp';
@@ -33,8 +33,21 @@ export const WEBHOOK_SIGNATURE_TOLERANCE_SECONDS = 300;
 const SIGNATURE_PATTERN = /^v1=([0-9a-f]{64})$/;
 const TIMESTAMP_PATTERN = /^\d{1,15}$/;
 
+/** Key objects for the secrets in use: importing a key once, not per message. */
+const keys = new Map<string, KeyObject>();
+
+function keyFor(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    if (keys.size > 16) keys.clear();
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 function hmacHex(secret: string, timestamp: string, body: string | Uint8Array): string {
-  return createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex');
+  return createHmac('sha256', keyFor(secret)).update(`${timestamp}.`).update(body).digest('hex');
 }
 
 /** The X-Herald-Signature header value (`v1=<hex>`) for a body sent at `timestamp` (unix seconds). */

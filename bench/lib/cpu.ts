@@ -1,0 +1,53 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const TICKS = 100; // USER_HZ on Linux
+
+function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+function pidsOf(name: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * CPU seconds used by each party of a figure (Redis, Postgres, our
+ * processes), so a result can say where the machine's two cores went.
+ */
+export function cpuSnapshot(children: Record<string, number | undefined>): Record<string, number> {
+  const snapshot: Record<string, number> = {
+    redis: pidsOf('redis-server').reduce((s, p) => s + cpuSecondsOf(p), 0),
+    postgres: pidsOf('postgres').reduce((s, p) => s + cpuSecondsOf(p), 0),
+    bench: cpuSecondsOf(process.pid),
+  };
+  for (const [name, pid] of Object.entries(children)) if (pid) snapshot[name] = cpuSecondsOf(pid);
+  return snapshot;
+}
+
+/** Share of one core each party used between two snapshots over `seconds`. */
+export function cpuShare(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  seconds: number,
+): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(after).map((k) => [
+      k,
+      `${Math.round((((after[k] ?? 0) - (before[k] ?? 0)) / seconds) * 100)} %`,
+    ]),
+  );
+}
