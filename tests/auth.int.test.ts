@@ -96,7 +96,12 @@ describe('auth: bearer tokens and scopes', () => {
     const outboxAck = new OutboxAcknowledger(h.db.pool);
     acknowledgers.push(outboxAck);
     return createApp({
-      config: { jwt: jwtConfig, retry: h.retry, queuePrefix: h.prefix },
+      config: {
+        jwt: jwtConfig,
+        retry: h.retry,
+        queuePrefix: h.prefix,
+        publicUrl: 'http://herald.test',
+      },
       db: h.db,
       redis: h.redis,
       queues: h.queues,

@@ -52,7 +52,12 @@ function composeGateway(db: Database, redisUrl: string) {
   for (const queue of allQueues) queue.on('error', () => {});
   const outboxAck = new OutboxAcknowledger(db.pool);
   const app = createApp({
-    config: { jwt: testJwtConfig, retry: FAST_RETRY, queuePrefix: prefix },
+    config: {
+      jwt: testJwtConfig,
+      retry: FAST_RETRY,
+      queuePrefix: prefix,
+      publicUrl: 'http://herald.test',
+    },
     db,
     redis,
     queues,

@@ -16,12 +16,15 @@ import { createNotificationService } from './notifications/notification-service'
 import { createErrorHandler, ProblemError, sendProblem } from './problem';
 import { healthRoutes } from './routes/health';
 import { notificationRoutes } from './routes/notifications';
+import { recipientRoutes } from './routes/recipients';
+import { templateRoutes } from './routes/templates';
 import { operatorRoutes } from './routes/operators';
 import { basicAuth, BULL_BOARD_PATH, bullBoardRouter } from './routes/bull-board';
 import { createDeadLetterAdmin } from './operations/dead-letter-admin';
 
 export interface AppDeps {
-  config: Pick<GatewayConfig, 'jwt' | 'retry' | 'queuePrefix' | 'admin'>;
+  config: Pick<GatewayConfig, 'jwt' | 'retry' | 'queuePrefix' | 'admin' | 'publicUrl'> &
+    Partial<Pick<GatewayConfig, 'vapidPublicKey' | 'unsubscribeSecret'>>;
   db: Database;
   redis: Redis;
   /** Producer handles on every lane queue. */
@@ -90,6 +93,10 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(notificationRoutes({ authorize, notifications, db: deps.db }));
+  app.use(recipientRoutes({ authorize, db: deps.db, vapidPublicKey: deps.config.vapidPublicKey }));
+  app.use(
+    templateRoutes({ authorize, db: deps.db, redis: deps.redis, prefix: deps.config.queuePrefix }),
+  );
   app.use(
     operatorRoutes({
       authorize,

@@ -43,6 +43,8 @@ export const FAST_RETRY: RetryConfig = {
   attempts: { transactional: 5, campaign: 3 },
 };
 
+export const TEST_UNSUBSCRIBE_SECRET = 'test-unsubscribe-secret-0123456789-abcdef';
+
 export const DEFAULT_TEST_BREAKER: BreakerConfig = {
   errorPercent: 50,
   volume: 20,
@@ -122,6 +124,7 @@ export async function createHarness(
     retry?: RetryConfig;
     logLevel?: string;
     admin?: { user: string; password: string };
+    vapidPublicKey?: string;
   } = {},
 ): Promise<Harness> {
   const log = pino({ level: options.logLevel ?? process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -134,7 +137,15 @@ export async function createHarness(
   const deadLetterQueues = createDeadLetterQueues(redis, prefix);
   const outboxAck = new OutboxAcknowledger(testDb.db.pool);
   const app = createApp({
-    config: { jwt: testJwtConfig, retry, queuePrefix: prefix, admin: options.admin },
+    config: {
+      jwt: testJwtConfig,
+      retry,
+      queuePrefix: prefix,
+      admin: options.admin,
+      publicUrl: 'http://herald.test',
+      vapidPublicKey: options.vapidPublicKey,
+      unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET,
+    },
     deadLetterQueues,
     db: testDb.db,
     redis,

@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import {
   commonEnvSchema,
@@ -28,6 +28,10 @@ export interface GatewayConfig extends CommonConfig {
   admin?: { user: string; password: string };
   publicUrl: string;
   retry: RetryConfig;
+  /** Served at GET /v1/push/vapid-public-key for browsers to subscribe (VAPID_PUBLIC_KEY). */
+  vapidPublicKey?: string;
+  /** Signs and verifies unsubscribe links; derived from JWT_SECRET when unset. */
+  unsubscribeSecret?: string;
 }
 
 function parsePublicKey(pem: string, ctx: z.RefinementCtx): GatewayConfig['jwt']['publicKey'] {
@@ -56,6 +60,11 @@ const gatewayEnvSchema = commonEnvSchema
     ADMIN_USER: z.string().optional(),
     ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
     PUBLIC_URL: envUrl(/^https?$/).default('http://localhost:3000'),
+    VAPID_PUBLIC_KEY: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{80,100}$/, 'a base64url P-256 public key')
+      .optional(),
+    UNSUBSCRIBE_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   })
   .superRefine((env, ctx) => {
     if (env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined) {
@@ -91,5 +100,20 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
         : undefined,
     publicUrl: parsed.PUBLIC_URL.replace(/\/$/, ''),
     retry: toRetryConfig(parsed),
+    vapidPublicKey: parsed.VAPID_PUBLIC_KEY,
+    unsubscribeSecret: unsubscribeSecretFrom(parsed.UNSUBSCRIBE_SECRET, parsed.JWT_SECRET),
   };
+}
+
+/**
+ * Unsubscribe links are signed with UNSUBSCRIBE_SECRET, or with a key derived
+ * from JWT_SECRET (never JWT_SECRET itself) when only that is set.
+ */
+export function unsubscribeSecretFrom(
+  explicit: string | undefined,
+  jwtSecret: string | undefined,
+): string | undefined {
+  if (explicit) return explicit;
+  if (!jwtSecret) return undefined;
+  return createHmac('sha256', jwtSecret).update('herald unsubscribe links v1').digest('base64url');
 }
