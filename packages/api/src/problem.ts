@@ -45,19 +45,21 @@ const typeFor = (status: number): string =>
     503: 'unavailable',
   })[status] ?? (status >= 500 ? 'internal-error' : 'request-error');
 
+/** The RFC 9457 document of a problem. */
+export function problemBody(problem: ProblemError) {
+  return {
+    type: problem.extras.type ?? `${TYPE_BASE}${typeFor(problem.status)}`,
+    title: problem.title,
+    status: problem.status,
+    ...(problem.detail !== undefined ? { detail: problem.detail } : {}),
+    ...(problem.extras.errors ? { errors: problem.extras.errors } : {}),
+  };
+}
+
 export function sendProblem(res: Response, problem: ProblemError): void {
   for (const [name, value] of Object.entries(problem.extras.headers ?? {}))
     res.setHeader(name, value);
-  res
-    .status(problem.status)
-    .type('application/problem+json')
-    .send({
-      type: problem.extras.type ?? `${TYPE_BASE}${typeFor(problem.status)}`,
-      title: problem.title,
-      status: problem.status,
-      ...(problem.detail !== undefined ? { detail: problem.detail } : {}),
-      ...(problem.extras.errors ? { errors: problem.extras.errors } : {}),
-    });
+  res.status(problem.status).type('application/problem+json').send(problemBody(problem));
 }
 
 export function validationProblem(
@@ -145,6 +147,13 @@ export function createErrorHandler(log: Logger): ErrorRequestHandler {
       problem = new ProblemError(400, 'Malformed JSON', 'The body is not valid JSON.');
     else if (e?.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       problem = new ProblemError(e.status, e.message ?? 'Bad request');
+    } else if ((err as { code?: unknown })?.code === '23503') {
+      // A referenced row vanished between our read and our write (e.g. a recipient erased meanwhile).
+      problem = new ProblemError(
+        409,
+        'Conflict',
+        'Something this request refers to was deleted meanwhile; retry.',
+      );
     } else if (isDatabaseUnavailable(err)) {
       log.error({ err, path: req.path }, 'database unavailable');
       problem = new ProblemError(

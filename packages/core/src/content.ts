@@ -45,7 +45,7 @@ export type WebhookContent = z.infer<typeof webhookContentSchema>;
 export const emailAddressSchema = z.email().max(320);
 export const telegramChatIdSchema = z.union([
   z.string().regex(/^-?\d{1,20}$|^@[A-Za-z0-9_]{5,32}$/, 'a numeric chat id or @channelname'),
-  z.number().int().transform(String),
+  z.number().int().safe().transform(String),
 ]);
 export const pushSubscriptionSchema = z.object({
   endpoint: z.url({ protocol: /^https$/ }).max(2048),

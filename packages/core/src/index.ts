@@ -18,3 +18,8 @@ export * from './queues';
 export * from './service-runner';
 export * from './dead-letter';
 export * from './circuit-status';
+export * from './cancellations';
+export * from './addressing';
+export * from './unsubscribe-token';
+export * from './config/scheduler';
+export * from './queue-gauges';

@@ -37,6 +37,8 @@ const jobCommon = {
     .optional(),
   /** Attempts this delivery already had in earlier jobs (a batch member retried on its own). */
   priorAttempts: z.number().int().min(0).max(100).optional(),
+  /** Campaign email: the one-click unsubscribe link (RFC 8058) for this recipient. */
+  unsubscribeUrl: z.url().optional(),
 };
 
 export const emailJobSchema = z.object({
@@ -77,6 +79,24 @@ export const deliveryJobSchema = z.discriminatedUnion('channel', [
 export type DeliveryJob = z.infer<typeof deliveryJobSchema>;
 export type DeliveryJobFor<C extends Channel> = Extract<DeliveryJob, { channel: C }>;
 export type EmailJob = DeliveryJobFor<'email'>;
+
+/**
+ * A delivery whose content is a stored template, rendered by the worker (which
+ * caches compiled templates): what campaigns and template sends enqueue.
+ * Resolved into a deliveryJobSchema job once rendered.
+ */
+export const templatedJobSchema = z.object({
+  ...jobCommon,
+  channel: z.enum(CHANNELS),
+  to: z.record(z.string(), z.unknown()),
+  template: z.object({ key: z.string().min(1).max(200), locale: z.string().max(35).optional() }),
+  data: z.record(z.string(), z.json()).default({}),
+});
+export type TemplatedJob = z.infer<typeof templatedJobSchema>;
+
+export function isTemplatedJob(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && 'template' in data && !('content' in data);
+}
 
 /** Most deliveries one job carries (a batch from the batch endpoint, a campaign, the relay). */
 export const MAX_DELIVERIES_PER_JOB = 50;

@@ -71,6 +71,8 @@ export interface PlannedJob {
   lane: Lane;
   data: unknown;
   deliveryIds: string[];
+  /** Not before this many ms from now (a scheduled send coming due). */
+  delayMs?: number;
 }
 
 /**
@@ -128,6 +130,11 @@ export function batchJobId(deliveryIds: readonly string[]): string {
   return `b-${deliveryIds[0]}`;
 }
 
+function optionsOf(job: PlannedJob, retry: RetryConfig): JobsOptions {
+  const options = deliveryJobOptions(job.lane, retry, job.jobId);
+  return job.delayMs && job.delayMs > 0 ? { ...options, delay: Math.round(job.delayMs) } : options;
+}
+
 /**
  * Adds planned jobs (one round trip per queue). Resolves with the delivery
  * ids Redis confirmed; a queue that fails or does not answer in time leaves
@@ -158,16 +165,12 @@ export async function enqueueJobs(
       try {
         await Promise.race([
           list.length === 1
-            ? queue.add(
-                'deliver',
-                list[0]!.data,
-                deliveryJobOptions(list[0]!.lane, retry, list[0]!.jobId),
-              )
+            ? queue.add('deliver', list[0]!.data, optionsOf(list[0]!, retry))
             : queue.addBulk(
                 list.map((j) => ({
                   name: 'deliver',
                   data: j.data,
-                  opts: deliveryJobOptions(j.lane, retry, j.jobId),
+                  opts: optionsOf(j, retry),
                 })),
               ),
           new Promise((_, reject) => {

@@ -131,19 +131,41 @@ WITH a AS (
     outcome attempt_outcome, error_code text, error text, provider_message_id text, duration_ms int)
   -- A job can outlive its delivery row (an erased recipient, a purged notification).
   WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = x.delivery_id)
+), x AS (
+  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, status delivery_status, reason text,
+    attempts int, provider_message_id text, sent_at timestamptz, from_statuses delivery_status[])
+), before AS (
+  -- Campaign deliveries' statuses before this statement, for the campaign counters.
+  SELECT d.id, d.status AS old_status FROM deliveries d JOIN x ON x.id = d.id
+  WHERE d.campaign_id IS NOT NULL
+  FOR UPDATE OF d
+), u AS (
+  UPDATE deliveries d SET
+    -- Terminal statuses stick, except that "sent" is always the truth.
+    status = CASE WHEN x.status = 'sent' OR d.status NOT IN ('sent', 'failed', 'cancelled', 'skipped')
+                  THEN x.status ELSE d.status END,
+    reason = COALESCE(x.reason, d.reason),
+    attempts_count = GREATEST(d.attempts_count, x.attempts),
+    provider_message_id = COALESCE(x.provider_message_id, d.provider_message_id),
+    sent_at = COALESCE(x.sent_at, d.sent_at),
+    updated_at = now()
+  FROM x
+  WHERE d.id = x.id AND (x.from_statuses IS NULL OR d.status = ANY(x.from_statuses))
+  RETURNING d.id, d.status, d.campaign_id
+), delta AS (
+  SELECT u.campaign_id,
+    count(*) FILTER (WHERE u.status = 'sent') - count(*) FILTER (WHERE b.old_status = 'sent') AS sent,
+    count(*) FILTER (WHERE u.status = 'failed') - count(*) FILTER (WHERE b.old_status = 'failed') AS failed,
+    count(*) FILTER (WHERE u.status = 'cancelled') - count(*) FILTER (WHERE b.old_status = 'cancelled') AS cancelled,
+    count(*) FILTER (WHERE u.status = 'skipped') - count(*) FILTER (WHERE b.old_status = 'skipped') AS skipped
+  FROM u JOIN before b ON b.id = u.id
+  WHERE u.campaign_id IS NOT NULL AND u.status <> b.old_status
+  GROUP BY u.campaign_id
 )
-UPDATE deliveries d SET
-  -- Terminal statuses stick, except that "sent" is always the truth.
-  status = CASE WHEN x.status = 'sent' OR d.status NOT IN ('sent', 'failed', 'cancelled', 'skipped')
-                THEN x.status ELSE d.status END,
-  reason = COALESCE(x.reason, d.reason),
-  attempts_count = GREATEST(d.attempts_count, x.attempts),
-  provider_message_id = COALESCE(x.provider_message_id, d.provider_message_id),
-  sent_at = COALESCE(x.sent_at, d.sent_at),
-  updated_at = now()
-FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, status delivery_status, reason text, attempts int,
-  provider_message_id text, sent_at timestamptz, from_statuses delivery_status[])
-WHERE d.id = x.id AND (x.from_statuses IS NULL OR d.status = ANY(x.from_statuses))`,
+UPDATE campaigns c SET
+  sent = c.sent + delta.sent, failed = c.failed + delta.failed,
+  cancelled = c.cancelled + delta.cancelled, skipped = c.skipped + delta.skipped
+FROM delta WHERE c.id = delta.campaign_id`,
       values: [
         JSON.stringify(
           attempts.map((a) => ({

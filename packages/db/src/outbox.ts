@@ -30,3 +30,88 @@ export class OutboxAcknowledger {
     return this.batcher.close();
   }
 }
+
+export interface ClaimedOutboxEntry {
+  id: string;
+  deliveryId: string;
+  queue: string;
+  jobId: string;
+  payload: unknown;
+  availableAt: Date;
+}
+
+export interface ClaimOptions {
+  /** Claim scheduled entries due within this horizon (enqueued with the remaining delay). */
+  horizonMs: number;
+  /** Entries due now are the gateway's to enqueue; take them only once they are this old. */
+  graceMs: number;
+  /** How long a claim holds before another relay may take the entry. */
+  leaseMs: number;
+  limit: number;
+}
+
+/**
+ * Claims outbox entries to enqueue: scheduled sends coming due, and entries
+ * the gateway could not enqueue (Redis was away). FOR UPDATE SKIP LOCKED plus
+ * a lease: N relays never take the same entry, and a relay that dies mid-way
+ * only delays its entries by the lease. The claim commits before any enqueue.
+ */
+export async function claimOutbox(
+  pool: pg.Pool,
+  options: ClaimOptions,
+): Promise<ClaimedOutboxEntry[]> {
+  const { rows } = await pool.query<{
+    id: string;
+    delivery_id: string;
+    queue: string;
+    job_id: string;
+    payload: unknown;
+    available_at: Date;
+  }>({
+    name: 'herald_outbox_claim',
+    text: `
+WITH due AS (
+  SELECT id FROM outbox
+  WHERE available_at <= now() + ($1::int * interval '1 millisecond')
+    AND (claimed_until IS NULL OR claimed_until < now())
+    AND (available_at > created_at OR created_at < now() - ($2::int * interval '1 millisecond'))
+  ORDER BY available_at, id
+  LIMIT $4
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE outbox o SET claimed_until = now() + ($3::int * interval '1 millisecond')
+FROM due WHERE o.id = due.id
+RETURNING o.id, o.delivery_id, o.queue, o.job_id, o.payload, o.available_at`,
+    values: [options.horizonMs, options.graceMs, options.leaseMs, options.limit],
+  });
+  return rows.map((r) => ({
+    id: r.id,
+    deliveryId: r.delivery_id,
+    queue: r.queue,
+    jobId: r.job_id,
+    payload: r.payload,
+    availableAt: r.available_at,
+  }));
+}
+
+/**
+ * Entries confirmed in Redis: removed from the outbox; their scheduled
+ * deliveries become queued and their notifications dispatched.
+ */
+export async function completeOutbox(pool: pg.Pool, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await pool.query({
+    name: 'herald_outbox_complete',
+    text: `
+WITH done AS (
+  DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING delivery_id
+), d AS (
+  UPDATE deliveries SET status = 'queued', queued_at = now(), updated_at = now()
+  WHERE id IN (SELECT delivery_id FROM done) AND status = 'scheduled'
+  RETURNING notification_id
+)
+UPDATE notifications SET dispatched_at = now()
+WHERE id IN (SELECT notification_id FROM d) AND dispatched_at IS NULL`,
+    values: [ids],
+  });
+}

@@ -12,29 +12,41 @@ export interface RecipientAddresses {
   unreachable: unknown;
 }
 
-/** What sending to a stored recipient needs: its addresses and preferences. */
+/** What sending to stored recipients needs: their addresses and preferences, in one query. */
+export async function findRecipientsAddresses(
+  prisma: PrismaClient,
+  ids: readonly string[],
+): Promise<Map<string, RecipientAddresses>> {
+  if (ids.length === 0) return new Map();
+  const rows = await prisma.recipient.findMany({
+    where: { id: { in: [...new Set(ids)] } },
+    include: { pushSubscriptions: { orderBy: { createdAt: 'desc' } } },
+  });
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      {
+        id: r.id,
+        email: r.email ?? undefined,
+        telegramChatId: r.telegramChatId ?? undefined,
+        webhookUrl: r.webhookUrl ?? undefined,
+        locale: r.locale ?? undefined,
+        pushSubscriptions: r.pushSubscriptions.map((s) => ({
+          endpoint: s.endpoint,
+          keys: { p256dh: s.p256dh, auth: s.auth },
+        })),
+        preferences: r.preferences,
+        unreachable: r.unreachable,
+      },
+    ]),
+  );
+}
+
 export async function findRecipientAddresses(
   prisma: PrismaClient,
   id: string,
 ): Promise<RecipientAddresses | undefined> {
-  const r = await prisma.recipient.findUnique({
-    where: { id },
-    include: { pushSubscriptions: { orderBy: { createdAt: 'desc' } } },
-  });
-  if (!r) return undefined;
-  return {
-    id: r.id,
-    email: r.email ?? undefined,
-    telegramChatId: r.telegramChatId ?? undefined,
-    webhookUrl: r.webhookUrl ?? undefined,
-    locale: r.locale ?? undefined,
-    pushSubscriptions: r.pushSubscriptions.map((s) => ({
-      endpoint: s.endpoint,
-      keys: { p256dh: s.p256dh, auth: s.auth },
-    })),
-    preferences: r.preferences,
-    unreachable: r.unreachable,
-  };
+  return (await findRecipientsAddresses(prisma, [id])).get(id);
 }
 
 /**

@@ -1,1 +1,13 @@
-export {};
+export * from './template-definition';
+export * from './compile-template';
+export * from './render-template';
+export * from './template-renderer';
+export * from './template-changes';
+export * from './load-stored-template';
+export * from './template-error-issue';
+export * from './missing-variables-error';
+export * from './template-channel-missing-error';
+export * from './template-not-found-error';
+export * from './template-syntax-error';
+export * from './template-render-error';
+export type { Escaping } from './liquid-engines';

@@ -2,6 +2,8 @@ import { Queue, Worker } from 'bullmq';
 import {
   backoffDelayMs,
   createLaneQueues,
+  createQueueGauges,
+  queueGaugeCollectors,
   deadLetterQueueName,
   DeliveryError,
   laneQueues,
@@ -25,7 +27,6 @@ import { createFallbackChain } from './fallback';
 import { createDeliverOne } from './deliver-one';
 import { createJobProcessor } from './process-delivery';
 import { createProviderBudget } from './provider-budget';
-import { registerQueueGauges } from './queue-gauges';
 
 export interface ChannelWorkerDeps<C extends Channel> {
   provider: ChannelProvider<C>;
@@ -168,7 +169,12 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
     return worker;
   });
 
-  if (deps.registry) registerQueueGauges(deps.registry, channel, [...channelQueues.values()], dlq);
+  if (deps.registry) {
+    createQueueGauges(
+      deps.registry,
+      queueGaugeCollectors(channelQueues.values(), new Map([[channel, dlq]])),
+    );
+  }
   const sweep = startFailedJobSweep({
     queues: [...channelQueues.values()],
     deadLetters,

@@ -6,5 +6,4 @@ export * from './circuit';
 export * from './dead-letters';
 export * from './provider-budget';
 export * from './address-pacer';
-export * from './queue-gauges';
 export * from './channel-service';

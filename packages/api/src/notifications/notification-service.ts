@@ -7,7 +7,7 @@ import {
 } from '@herald/core';
 import {
   findIdempotencyRecord,
-  findRecipientAddresses,
+  findRecipientsAddresses,
   groupOutboxJobs,
   insertNotifications,
   type Database,
@@ -53,26 +53,36 @@ export interface AcceptOptions {
 export function createNotificationService(deps: NotificationServiceDeps) {
   const now = deps.now ?? (() => new Date());
 
-  async function plan(request: NotificationRequest, owner: string): Promise<PlannedNotification> {
-    if (request.template !== undefined) {
-      throw validationProblem([
-        {
-          field: 'template',
-          in: 'body',
-          message: 'stored templates are not available yet; send inline content',
-        },
-      ]);
-    }
-    const recipientId = request.to.recipientId;
-    const recipient = recipientId
-      ? await findRecipientAddresses(deps.db.prisma, recipientId)
-      : undefined;
-    if (recipientId && !recipient) {
-      throw validationProblem([
-        { field: 'to.recipientId', in: 'body', message: `no recipient with id ${recipientId}` },
-      ]);
-    }
-    return planNotification(request, { owner, now: now(), recipient, newId: uuidv7 });
+  /**
+   * Plans each request, loading what they reference (stored recipients) in one
+   * query for all. A request that cannot be planned gets its own problem.
+   */
+  async function prepare(
+    requests: readonly NotificationRequest[],
+    owner: string,
+  ): Promise<(PlannedNotification | ProblemError)[]> {
+    const recipientIds = requests.flatMap((r) => (r.to.recipientId ? [r.to.recipientId] : []));
+    const recipients = await findRecipientsAddresses(deps.db.prisma, recipientIds);
+    const at = now();
+    return requests.map((request) => {
+      if (request.template !== undefined) {
+        return validationProblem([
+          {
+            field: 'template',
+            in: 'body',
+            message: 'stored templates are not available yet; send inline content',
+          },
+        ]);
+      }
+      const recipientId = request.to.recipientId;
+      const recipient = recipientId ? recipients.get(recipientId) : undefined;
+      if (recipientId && !recipient) {
+        return validationProblem([
+          { field: 'to.recipientId', in: 'body', message: `no recipient with id ${recipientId}` },
+        ]);
+      }
+      return planNotification(request, { owner, now: at, recipient, newId: uuidv7 });
+    });
   }
 
   /** Enqueues jobs due now; scheduled ones stay in the outbox for the scheduler. */
@@ -95,7 +105,9 @@ export function createNotificationService(deps: NotificationServiceDeps) {
 
   return {
     async accept(request: NotificationRequest, options: AcceptOptions): Promise<AcceptedResponse> {
-      const planned = await plan(request, options.owner);
+      const [planned] = await prepare([request], options.owner);
+      if (!planned || planned instanceof ProblemError)
+        throw planned ?? new Error('nothing planned');
       const requestHash = options.idempotencyKey ? hashRequestBody(request) : '';
       const { rows, due } = groupOutboxJobs(planned.outbox);
       const inserted = await insertNotifications(deps.db.pool, [
@@ -131,6 +143,52 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       deps.accepted.inc({ lane: request.lane });
       await dispatch(due);
       return planned.response;
+    },
+
+    /**
+     * Many notifications in one go: each item is planned alone (a bad one gets
+     * its own problem), the good ones are written in ONE statement and their
+     * deliveries grouped into batch jobs across items.
+     */
+    async acceptBatch(
+      items: readonly (NotificationRequest | ProblemError)[],
+      owner: string,
+    ): Promise<(AcceptedResponse | ProblemError)[]> {
+      const valid = items.flatMap((item, index) =>
+        item instanceof ProblemError ? [] : [{ index, request: item }],
+      );
+      const prepared = await prepare(
+        valid.map((v) => v.request),
+        owner,
+      );
+      const results: (AcceptedResponse | ProblemError)[] = items.map((item) =>
+        item instanceof ProblemError ? item : new ProblemError(500, 'Internal error'),
+      );
+      const planned: PlannedNotification[] = [];
+      prepared.forEach((p, i) => {
+        results[valid[i]!.index] = p instanceof ProblemError ? p : p.response;
+        if (!(p instanceof ProblemError)) planned.push(p);
+      });
+      if (planned.length === 0) return results;
+      const { rows, due } = groupOutboxJobs(planned.flatMap((p) => p.outbox));
+      const rowsByNotification = new Map<string, typeof rows>();
+      const notificationOf = new Map(
+        planned.flatMap((p) => p.outbox.map((o) => [o.deliveryId, p.notification.id] as const)),
+      );
+      for (const row of rows) {
+        const id = notificationOf.get(row.deliveryId)!;
+        rowsByNotification.set(id, [...(rowsByNotification.get(id) ?? []), row]);
+      }
+      await insertNotifications(
+        deps.db.pool,
+        planned.map((p) => ({
+          notification: p.notification,
+          outbox: rowsByNotification.get(p.notification.id) ?? [],
+        })),
+      );
+      for (const p of planned) deps.accepted.inc({ lane: p.notification.lane });
+      await dispatch(due);
+      return results;
     },
   };
 }

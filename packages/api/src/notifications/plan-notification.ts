@@ -1,8 +1,8 @@
 import {
   JOB_PAYLOAD_VERSION,
   laneQueueName,
+  resolveAddresses,
   type Channel,
-  type DeliveryJob,
   type Lane,
 } from '@herald/core';
 import {
@@ -35,54 +35,6 @@ export interface PlanContext {
   newId: () => string;
 }
 
-type Address = DeliveryJob['to'];
-
-/** Where each channel delivers for this request, or why it cannot. */
-function resolveAddresses(
-  request: NotificationRequest,
-  channel: Channel,
-  recipient: RecipientAddresses | undefined,
-): Address[] | { skip: string } {
-  const to = request.to;
-  if (recipient) {
-    const prefs = (recipient.preferences ?? {}) as {
-      channels?: Record<string, boolean>;
-      categories?: Record<string, boolean>;
-    };
-    if (prefs.channels?.[channel] === false) return { skip: `recipient opted out of ${channel}` };
-    if (request.category && prefs.categories?.[request.category] === false) {
-      return { skip: `recipient opted out of category ${request.category}` };
-    }
-    const unreachable = (recipient.unreachable ?? {}) as Record<string, { reason?: string }>;
-    if (unreachable[channel])
-      return {
-        skip: `${channel} address unreachable: ${unreachable[channel].reason ?? 'reported by provider'}`,
-      };
-  }
-  switch (channel) {
-    case 'email': {
-      const email = to.email ?? recipient?.email;
-      return email ? [{ email }] : { skip: 'no email address' };
-    }
-    case 'telegram': {
-      const chatId = to.telegramChatId ?? recipient?.telegramChatId;
-      return chatId ? [{ chatId }] : { skip: 'no telegram chat id' };
-    }
-    case 'push': {
-      const subscriptions = to.pushSubscription
-        ? [to.pushSubscription]
-        : (recipient?.pushSubscriptions ?? []);
-      return subscriptions.length > 0
-        ? subscriptions.map((subscription) => ({ subscription }))
-        : { skip: 'no push subscription' };
-    }
-    case 'webhook': {
-      const url = to.webhookUrl ?? recipient?.webhookUrl;
-      return url ? [{ url }] : { skip: 'no webhook url' };
-    }
-  }
-}
-
 /**
  * Turns a validated request into rows and jobs: one delivery per channel and
  * address (a recipient's every push subscription), skipped ones with their
@@ -101,7 +53,11 @@ export function planNotification(
   const sendable: { delivery: NewDelivery; payload: Record<string, unknown> }[] = [];
 
   request.channels.forEach((channel, position) => {
-    const addresses = resolveAddresses(request, channel, ctx.recipient);
+    const addresses = resolveAddresses(channel, {
+      inline: request.to,
+      recipient: ctx.recipient,
+      category: request.category,
+    });
     if ('skip' in addresses) {
       deliveries.push({
         id: ctx.newId(),

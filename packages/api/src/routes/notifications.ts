@@ -1,11 +1,18 @@
 import { Router, type Request } from 'express';
+import { z } from 'zod';
 import { getNotificationView } from '@herald/db';
 import type { Database } from '@herald/db';
 import { principalOf, type createAuthorizer } from '../auth';
 import { notificationRequestSchema } from '../notifications/notification-request';
 import type { NotificationService } from '../notifications/notification-service';
-import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
+import { fieldErrorsFromZod, problemBody, ProblemError, validationProblem } from '../problem';
 import { storableJsonErrors } from '../storable-json';
+
+/** Up to 1,000 notification bodies, each validated on its own. */
+export const MAX_BATCH_ITEMS = 1000;
+const batchEnvelopeSchema = z
+  .object({ items: z.array(z.unknown()).min(1).max(MAX_BATCH_ITEMS) })
+  .strict();
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -42,6 +49,29 @@ export function notificationRoutes(deps: {
     });
     res.status(202).location(`/v1/notifications/${response.id}`).json(response);
   });
+
+  router.post(
+    '/v1/notifications/batch',
+    deps.authorize('notifications:write'),
+    async (req, res) => {
+      const envelope = batchEnvelopeSchema.safeParse(requireJsonBody(req));
+      if (!envelope.success) throw validationProblem(fieldErrorsFromZod(envelope.error));
+      // Each item stands alone: a bad one gets its own problem, the rest go through.
+      const items = envelope.data.items.map((item) => {
+        const parsed = notificationRequestSchema.safeParse(item);
+        return parsed.success ? parsed.data : validationProblem(fieldErrorsFromZod(parsed.error));
+      });
+      const results = await deps.notifications.acceptBatch(items, principalOf(res).sub);
+      const accepted = results.filter((r) => !(r instanceof ProblemError)).length;
+      res.status(202).json({
+        accepted,
+        rejected: results.length - accepted,
+        items: results.map((r, index) =>
+          r instanceof ProblemError ? { index, error: problemBody(r) } : { index, ...r },
+        ),
+      });
+    },
+  );
 
   router.get('/v1/notifications/:id', deps.authorize('notifications:read'), async (req, res) => {
     const id = String(req.params.id);

@@ -1,0 +1,362 @@
+import type { Channel, RecipientProfile } from '@herald/core';
+import type pg from 'pg';
+import type { PrismaClient } from './generated/prisma/client';
+import type { CampaignStatus } from './generated/prisma/enums';
+import type { NewDelivery, OutboxJob } from './notification-store';
+
+export type CampaignAudience = { recipientIds: string[] } | { tag: string } | { all: true };
+
+export interface NewCampaign {
+  id: string;
+  /** The one notification every delivery of the campaign belongs to. */
+  notificationId: string;
+  owner: string;
+  name: string;
+  templateKey?: string;
+  content?: unknown;
+  channels: Channel[];
+  audience: CampaignAudience;
+  data?: unknown;
+  category: string;
+  sendAt?: Date;
+  throttlePerSecond?: number;
+}
+
+/** Creates the campaign and its notification in one statement; the fan-out happens later. */
+export async function createCampaign(
+  pool: pg.Pool,
+  c: NewCampaign,
+  now: Date,
+): Promise<CampaignStatus> {
+  const status: CampaignStatus = c.sendAt && c.sendAt > now ? 'scheduled' : 'running';
+  await pool.query(
+    `WITH c AS (
+       INSERT INTO campaigns (id, owner, name, template_key, content, channels, audience, data, category,
+         status, send_at, throttle_per_second, started_at)
+       VALUES ($1, $2, $3, $4, $5, $6::channel[], $7, $8, $9, $10, $11, $12,
+         CASE WHEN $10 = 'running' THEN now() END)
+       RETURNING id
+     )
+     INSERT INTO notifications (id, owner, lane, strategy, channels, campaign_id, template_key, content,
+       data, category, send_at, dispatched_at)
+     SELECT $13, $2, 'campaign', 'all', $6::channel[], c.id, $4, $5, $8, $9, $11, NULL FROM c`,
+    [
+      c.id,
+      c.owner,
+      c.name,
+      c.templateKey ?? null,
+      c.content === undefined ? null : JSON.stringify(c.content),
+      c.channels,
+      JSON.stringify(c.audience),
+      c.data === undefined ? null : JSON.stringify(c.data),
+      c.category,
+      status,
+      c.sendAt ?? null,
+      c.throttlePerSecond ?? null,
+      c.notificationId,
+    ],
+  );
+  return status;
+}
+
+export interface CampaignView {
+  id: string;
+  name: string;
+  status: CampaignStatus;
+  channels: string[];
+  category: string;
+  templateKey?: string;
+  sendAt?: string;
+  throttle?: { perSecond: number };
+  counts: {
+    total: number;
+    queued: number;
+    sent: number;
+    failed: number;
+    skipped: number;
+    cancelled: number;
+  };
+  expanded: boolean;
+  createdAt: string;
+  startedAt?: string;
+  completedAt?: string;
+}
+
+export async function getCampaignView(
+  prisma: PrismaClient,
+  id: string,
+): Promise<CampaignView | undefined> {
+  const c = await prisma.campaign.findUnique({ where: { id } });
+  if (!c) return undefined;
+  const settled = c.sent + c.failed + c.skipped + c.cancelled;
+  return {
+    id: c.id,
+    name: c.name,
+    status: c.status,
+    channels: c.channels,
+    category: c.category,
+    templateKey: c.templateKey ?? undefined,
+    sendAt: c.sendAt?.toISOString(),
+    throttle: c.throttlePerSecond ? { perSecond: c.throttlePerSecond } : undefined,
+    counts: {
+      total: c.total,
+      queued: Math.max(0, c.total - settled),
+      sent: c.sent,
+      failed: c.failed,
+      skipped: c.skipped,
+      cancelled: c.cancelled,
+    },
+    expanded: c.expandedAt !== null,
+    createdAt: c.createdAt.toISOString(),
+    startedAt: c.startedAt?.toISOString(),
+    completedAt: c.completedAt?.toISOString(),
+  };
+}
+
+/** Moves a campaign between statuses; undefined when it was not in one of `from`. */
+export async function transitionCampaign(
+  pool: pg.Pool,
+  id: string,
+  from: CampaignStatus[],
+  to: CampaignStatus,
+): Promise<CampaignStatus | undefined> {
+  const { rows } = await pool.query<{ status: CampaignStatus }>(
+    `UPDATE campaigns SET status = $3,
+       started_at = CASE WHEN $3 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
+       completed_at = CASE WHEN $3 IN ('completed', 'cancelled') THEN now() ELSE completed_at END
+     WHERE id = $1 AND status = ANY($2::campaign_status[]) RETURNING status`,
+    [id, from, to],
+  );
+  return rows[0]?.status;
+}
+
+/**
+ * Cancelling: every delivery not yet sent becomes cancelled (counted), and
+ * outbox entries not yet enqueued are dropped. Jobs already in Redis are
+ * stopped by the campaign's cancel marker, checked once per batch.
+ */
+export async function cancelCampaignDeliveries(pool: pg.Pool, id: string): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    `WITH gone AS (
+       DELETE FROM outbox o USING deliveries d WHERE o.delivery_id = d.id AND d.campaign_id = $1
+     ), c AS (
+       UPDATE deliveries SET status = 'cancelled', reason = 'campaign cancelled', updated_at = now()
+       WHERE campaign_id = $1 AND status IN ('queued', 'scheduled', 'pending', 'sending')
+       RETURNING 1
+     ), n AS (SELECT count(*)::int AS n FROM c)
+     UPDATE campaigns SET cancelled = cancelled + n.n FROM n WHERE campaigns.id = $1
+     RETURNING n.n`,
+    [id],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Campaigns whose every delivery is settled are completed. */
+export async function completeFinishedCampaigns(pool: pg.Pool): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>(
+    `UPDATE campaigns SET status = 'completed', completed_at = now()
+     WHERE status = 'running' AND expanded_at IS NOT NULL AND sent + failed + skipped + cancelled >= total
+     RETURNING id`,
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Scheduled campaigns whose time has come start running. */
+export async function startDueCampaigns(pool: pg.Pool): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>(
+    `UPDATE campaigns SET status = 'running', started_at = now()
+     WHERE status = 'scheduled' AND (send_at IS NULL OR send_at <= now()) RETURNING id`,
+  );
+  return rows.map((r) => r.id);
+}
+
+export interface FanoutCampaign {
+  id: string;
+  notificationId: string;
+  templateKey?: string;
+  content?: Record<string, unknown>;
+  channels: Channel[];
+  audience: CampaignAudience;
+  data?: Record<string, unknown>;
+  category: string;
+  cursor?: string;
+  throttlePerSecond?: number;
+  pacedUntil?: Date;
+}
+
+/**
+ * Runs `expand` for one running campaign that still has recipients to expand,
+ * inside a transaction holding that campaign's row (SKIP LOCKED: replicas
+ * expand different campaigns, never the same batch twice). Resolves with
+ * undefined when there is nothing to expand.
+ */
+export async function withCampaignToExpand<T>(
+  pool: pg.Pool,
+  skip: readonly string[],
+  expand: (client: pg.PoolClient, campaign: FanoutCampaign) => Promise<T>,
+): Promise<T | undefined> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{
+      id: string;
+      template_key: string | null;
+      content: Record<string, unknown> | null;
+      channels: Channel[];
+      audience: CampaignAudience;
+      data: Record<string, unknown> | null;
+      category: string;
+      cursor: string | null;
+      throttle_per_second: number | null;
+      paced_until: Date | null;
+      notification_id: string;
+    }>(
+      `SELECT c.id, c.template_key, c.content, c.channels::text[] AS channels, c.audience, c.data, c.category,
+              c.cursor, c.throttle_per_second, c.paced_until,
+              (SELECT n.id FROM notifications n WHERE n.campaign_id = c.id LIMIT 1) AS notification_id
+       FROM campaigns c
+       WHERE c.status = 'running' AND c.expanded_at IS NULL AND NOT (c.id = ANY($1::uuid[]))
+       ORDER BY c.created_at
+       LIMIT 1
+       FOR UPDATE OF c SKIP LOCKED`,
+      [skip],
+    );
+    const row = rows[0];
+    if (!row) {
+      await client.query('COMMIT');
+      return undefined;
+    }
+    const result = await expand(client, {
+      id: row.id,
+      notificationId: row.notification_id,
+      templateKey: row.template_key ?? undefined,
+      content: row.content ?? undefined,
+      channels: row.channels,
+      audience: row.audience,
+      data: row.data ?? undefined,
+      category: row.category,
+      cursor: row.cursor ?? undefined,
+      throttlePerSecond: row.throttle_per_second ?? undefined,
+      pacedUntil: row.paced_until ?? undefined,
+    });
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** The next page of a campaign's audience after `cursor`, in id order, with what sending needs. */
+export async function selectAudiencePage(
+  client: pg.PoolClient,
+  audience: CampaignAudience,
+  cursor: string | undefined,
+  limit: number,
+): Promise<RecipientProfile[]> {
+  const params: unknown[] = [cursor ?? '', limit];
+  let predicate = 'TRUE';
+  if ('recipientIds' in audience) {
+    params.push(audience.recipientIds);
+    predicate = 'r.id = ANY($3::text[])';
+  } else if ('tag' in audience) {
+    params.push([audience.tag]);
+    predicate = 'r.tags @> $3::text[]';
+  }
+  const { rows } = await client.query<{
+    id: string;
+    email: string | null;
+    telegram_chat_id: string | null;
+    webhook_url: string | null;
+    locale: string | null;
+    preferences: unknown;
+    unreachable: unknown;
+    push_subscriptions: RecipientProfile['pushSubscriptions'];
+  }>(
+    `SELECT r.id, r.email, r.telegram_chat_id, r.webhook_url, r.locale, r.preferences, r.unreachable,
+       COALESCE((SELECT json_agg(json_build_object('endpoint', s.endpoint,
+                  'keys', json_build_object('p256dh', s.p256dh, 'auth', s.auth)) ORDER BY s.created_at DESC)
+                 FROM push_subscriptions s WHERE s.recipient_id = r.id), '[]'::json) AS push_subscriptions
+     FROM recipients r
+     WHERE r.id > $1 AND ${predicate}
+     ORDER BY r.id
+     LIMIT $2`,
+    params,
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    email: r.email ?? undefined,
+    telegramChatId: r.telegram_chat_id ?? undefined,
+    webhookUrl: r.webhook_url ?? undefined,
+    locale: r.locale ?? undefined,
+    preferences: r.preferences,
+    unreachable: r.unreachable,
+    pushSubscriptions: r.push_subscriptions,
+  }));
+}
+
+/**
+ * Writes one fan-out batch in the claim's transaction: the deliveries (and
+ * skipped ones), their outbox entries, and the campaign's cursor and counts.
+ */
+export async function insertCampaignBatch(
+  client: pg.PoolClient,
+  batch: {
+    campaignId: string;
+    notificationId: string;
+    deliveries: (NewDelivery & { recipientId: string })[];
+    outbox: OutboxJob[];
+    cursor: string | undefined;
+    pacedUntil: Date | undefined;
+    expanded: boolean;
+  },
+): Promise<void> {
+  const skipped = batch.deliveries.filter((d) => d.status === 'skipped').length;
+  await client.query({
+    name: 'herald_campaign_batch',
+    text: `
+WITH d AS (
+  INSERT INTO deliveries (id, notification_id, campaign_id, recipient_id, channel, lane, position, status, reason, queued_at)
+  SELECT x.id, $2, $1, x.recipient_id, x.channel, 'campaign', x.position, x.status, x.reason,
+    CASE WHEN x.status = 'queued' THEN now() END
+  FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, recipient_id text, channel channel, position smallint,
+    status delivery_status, reason text)
+), o AS (
+  INSERT INTO outbox (delivery_id, queue, job_id, payload)
+  SELECT x.delivery_id, x.queue, x.job_id, x.payload
+  FROM jsonb_to_recordset($4::jsonb) AS x(delivery_id uuid, queue text, job_id text, payload jsonb)
+)
+UPDATE campaigns SET cursor = $5, paced_until = $6, total = total + $7, skipped = skipped + $8,
+  expanded_at = CASE WHEN $9 THEN now() END
+WHERE id = $1`,
+    values: [
+      batch.campaignId,
+      batch.notificationId,
+      JSON.stringify(
+        batch.deliveries.map((d) => ({
+          id: d.id,
+          recipient_id: d.recipientId,
+          channel: d.channel,
+          position: d.position,
+          status: d.status,
+          reason: d.reason ?? null,
+        })),
+      ),
+      JSON.stringify(
+        batch.outbox.map((o) => ({
+          delivery_id: o.deliveryId,
+          queue: o.queue,
+          job_id: o.jobId,
+          payload: o.payload,
+        })),
+      ),
+      batch.cursor ?? null,
+      batch.pacedUntil ?? null,
+      batch.deliveries.length,
+      skipped,
+      batch.expanded,
+    ],
+  });
+}

@@ -1,0 +1,197 @@
+import type { Queue } from 'bullmq';
+import {
+  enqueueJobs,
+  JOB_PAYLOAD_VERSION,
+  laneQueueName,
+  resolveAddresses,
+  signUnsubscribeToken,
+  type Logger,
+  type PlannedJob,
+  type RecipientProfile,
+  type RetryConfig,
+} from '@herald/core';
+import {
+  groupOutboxJobs,
+  insertCampaignBatch,
+  selectAudiencePage,
+  withCampaignToExpand,
+  type FanoutCampaign,
+  type NewDelivery,
+  type UngroupedOutboxJob,
+} from '@herald/db';
+import type pg from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+
+export interface CampaignFanoutOptions {
+  /** Recipients read per batch (keyset pagination). */
+  pageSize?: number;
+  /**
+   * Campaign-lane jobs (each up to 50 deliveries) allowed to wait per channel
+   * before the fan-out holds back: a million recipients never sit in Redis at once.
+   */
+  windowJobs?: number;
+}
+
+export interface CampaignLinks {
+  publicUrl: string;
+  /** Signs List-Unsubscribe links; without it campaign emails carry none. */
+  unsubscribeSecret?: string;
+}
+
+/**
+ * Expands running campaigns into deliveries, a page of recipients at a time,
+ * while the campaign lanes have room; honours preferences, unreachable
+ * addresses and throttle.perSecond (jobs are paced with delays).
+ */
+export function createCampaignFanout(deps: {
+  pool: pg.Pool;
+  queues: Map<string, Queue>;
+  retry: RetryConfig;
+  links: CampaignLinks;
+  log: Logger;
+  options?: CampaignFanoutOptions;
+}) {
+  const pageSize = deps.options?.pageSize ?? 1000;
+  const windowJobs = deps.options?.windowJobs ?? 400;
+
+  async function backlogFull(campaign: FanoutCampaign): Promise<boolean> {
+    const depths = await Promise.all(
+      campaign.channels.map((channel) =>
+        deps.queues
+          .get(laneQueueName(channel, 'campaign'))!
+          .getJobCounts('waiting', 'delayed', 'prioritized'),
+      ),
+    );
+    return depths.some(
+      (c) => (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) >= windowJobs,
+    );
+  }
+
+  function plan(campaign: FanoutCampaign, page: RecipientProfile[]) {
+    const deliveries: (NewDelivery & { recipientId: string })[] = [];
+    const outbox: UngroupedOutboxJob[] = [];
+    const acceptedAt = Date.now();
+    for (const recipient of page) {
+      campaign.channels.forEach((channel, position) => {
+        const addresses = resolveAddresses(channel, { recipient, category: campaign.category });
+        if ('skip' in addresses) {
+          deliveries.push({
+            id: uuidv7(),
+            recipientId: recipient.id,
+            channel,
+            lane: 'campaign',
+            position,
+            status: 'skipped',
+            reason: addresses.skip,
+          });
+          return;
+        }
+        for (const to of addresses) {
+          const id = uuidv7();
+          deliveries.push({
+            id,
+            recipientId: recipient.id,
+            channel,
+            lane: 'campaign',
+            position,
+            status: 'queued',
+          });
+          const unsubscribeUrl =
+            channel === 'email' && deps.links.unsubscribeSecret
+              ? `${deps.links.publicUrl}/u/${signUnsubscribeToken(deps.links.unsubscribeSecret, { recipientId: recipient.id, category: campaign.category })}`
+              : undefined;
+          outbox.push({
+            deliveryId: id,
+            queue: laneQueueName(channel, 'campaign'),
+            payload: {
+              v: JOB_PAYLOAD_VERSION,
+              deliveryId: id,
+              notificationId: campaign.notificationId,
+              campaignId: campaign.id,
+              recipientId: recipient.id,
+              lane: 'campaign',
+              acceptedAt,
+              channel,
+              to,
+              ...(campaign.templateKey
+                ? {
+                    template: {
+                      key: campaign.templateKey,
+                      ...(recipient.locale ? { locale: recipient.locale } : {}),
+                    },
+                    data: { ...(campaign.data ?? {}), recipient: { id: recipient.id } },
+                  }
+                : { content: campaign.content?.[channel] }),
+              ...(unsubscribeUrl ? { unsubscribeUrl } : {}),
+            },
+          });
+        }
+      });
+    }
+    return { deliveries, outbox };
+  }
+
+  /** Spreads jobs over time so the campaign sends at most perSecond. */
+  function pace(jobs: PlannedJob[], campaign: FanoutCampaign, now: number): Date | undefined {
+    if (!campaign.throttlePerSecond) return campaign.pacedUntil;
+    let at = Math.max(now, campaign.pacedUntil?.getTime() ?? 0);
+    for (const job of jobs) {
+      job.delayMs = at - now;
+      at += (job.deliveryIds.length / campaign.throttlePerSecond) * 1000;
+    }
+    return new Date(at);
+  }
+
+  return {
+    /**
+     * Expands one page of one campaign; resolves with the number of
+     * deliveries created (0: nothing to do, or every lane is full).
+     */
+    async runOnce(): Promise<number> {
+      const held: string[] = [];
+      for (;;) {
+        const result = await withCampaignToExpand(deps.pool, held, async (client, campaign) => {
+          if (await backlogFull(campaign)) return { campaignId: campaign.id, full: true as const };
+          const page = await selectAudiencePage(
+            client,
+            campaign.audience,
+            campaign.cursor,
+            pageSize,
+          );
+          const { deliveries, outbox } = plan(campaign, page);
+          const { rows, due } = groupOutboxJobs(outbox);
+          const pacedUntil = pace(due, campaign, Date.now());
+          await insertCampaignBatch(client, {
+            campaignId: campaign.id,
+            notificationId: campaign.notificationId,
+            deliveries,
+            outbox: rows,
+            cursor: page.at(-1)?.id ?? campaign.cursor,
+            pacedUntil,
+            expanded: page.length < pageSize,
+          });
+          return { campaignId: campaign.id, full: false as const, due, created: deliveries.length };
+        });
+        if (!result) return 0;
+        if (result.full) {
+          held.push(result.campaignId); // try another campaign whose lanes have room
+          continue;
+        }
+        // Committed: now to Redis. What fails here stays in the outbox for the relay.
+        const { enqueued, failed } = await enqueueJobs(deps.queues, result.due, deps.retry, 10_000);
+        for (const f of failed)
+          deps.log.warn(
+            { err: f.error, queue: f.queue },
+            'fan-out enqueue failed; the relay will retry',
+          );
+        await deleteOutboxFor(deps.pool, enqueued);
+        return result.created;
+      }
+    },
+  };
+}
+
+async function deleteOutboxFor(pool: pg.Pool, deliveryIds: string[]): Promise<void> {
+  if (deliveryIds.length === 0) return;
+  await pool.query('DELETE FROM outbox WHERE delivery_id = ANY($1::uuid[])', [deliveryIds]);
+}

@@ -1,0 +1,4 @@
+export * from './scheduler';
+export * from './outbox-relay';
+export * from './campaign-fanout';
+export * from './maintenance';

@@ -1,0 +1,13 @@
+import type pg from 'pg';
+import { IDEMPOTENCY_TTL_HOURS } from '@herald/db';
+
+/** Idempotency keys older than their 24 h window are of no use: drop them, a batch at a time. */
+export async function purgeExpiredIdempotencyKeys(pool: pg.Pool, limit = 10_000): Promise<number> {
+  const result = await pool.query(
+    `DELETE FROM idempotency_keys WHERE ctid IN (
+       SELECT ctid FROM idempotency_keys
+       WHERE created_at < now() - interval '${IDEMPOTENCY_TTL_HOURS} hours' LIMIT $1)`,
+    [limit],
+  );
+  return result.rowCount ?? 0;
+}
