@@ -239,12 +239,21 @@ describe('templates API: store, version, preview, change notifications', () => {
         return loadStoredTemplate(h.db.prisma, key);
       },
     });
+    let changes = 0;
     closers.push(
-      await subscribeTemplateChanges(TEST_REDIS_URL, h.prefix, (key) => renderer.invalidate(key), {
-        onReconnect: () => renderer.clear(),
-      }),
+      await subscribeTemplateChanges(
+        TEST_REDIS_URL,
+        h.prefix,
+        (key) => {
+          changes++;
+          renderer.invalidate(key);
+        },
+        { onReconnect: () => renderer.clear() },
+      ),
     );
     await put('live', { channels: { push: { title: 'v1 {{ name }}', body: '' } } }).expect(201);
+    // The creation's own announcement must not land between the two renders below.
+    await waitFor(() => changes >= 1, { what: 'the creation to be announced' });
     const first = await renderer.render('live', 'push', { name: 'Ada' });
     expect(first).toMatchObject({ version: 1, content: { title: 'v1 Ada' } });
     await renderer.render('live', 'push', { name: 'Bob' });

@@ -11,11 +11,15 @@ import {
   type Redis,
 } from '@herald/core';
 import type { Database, OutboxAcknowledger } from '@herald/db';
+import { createTemplateRenderer, loadStoredTemplate } from '@herald/templates';
 import { createAuthorizer, createTokenVerifier } from './auth';
 import { createNotificationService } from './notifications/notification-service';
 import { createErrorHandler, ProblemError, sendProblem } from './problem';
 import { healthRoutes } from './routes/health';
 import { notificationRoutes } from './routes/notifications';
+import { campaignRoutes } from './routes/campaigns';
+import { unsubscribeRoutes } from './routes/unsubscribe';
+import { createCampaignService } from './campaigns/campaign-service';
 import { recipientRoutes } from './routes/recipients';
 import { templateRoutes } from './routes/templates';
 import { operatorRoutes } from './routes/operators';
@@ -65,11 +69,20 @@ export function createApp(deps: AppDeps): Express {
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
     }),
   );
+  // Campaign audiences may list up to 100,000 recipient ids inline: a larger body there only.
+  app.post('/v1/campaigns', express.json({ limit: '4mb' }));
   app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
 
   const authorize = createAuthorizer(createTokenVerifier(deps.config.jwt));
+  // Template sends are checked at the door; the cache is refreshed on every change made here.
+  const templates = createTemplateRenderer({
+    load: (key) => loadStoredTemplate(deps.db.prisma, key),
+    ttlMs: 5000,
+  });
   const notifications = createNotificationService({
     db: deps.db,
+    templates,
+    prefix: deps.config.queuePrefix,
     redis: deps.redis,
     queues: deps.queues,
     retry: deps.config.retry,
@@ -93,9 +106,23 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(notificationRoutes({ authorize, notifications, db: deps.db }));
-  app.use(recipientRoutes({ authorize, db: deps.db, vapidPublicKey: deps.config.vapidPublicKey }));
   app.use(
-    templateRoutes({ authorize, db: deps.db, redis: deps.redis, prefix: deps.config.queuePrefix }),
+    recipientRoutes({
+      authorize,
+      db: deps.db,
+      vapidPublicKey: deps.config.vapidPublicKey,
+      redis: deps.redis,
+      prefix: deps.config.queuePrefix,
+    }),
+  );
+  app.use(
+    templateRoutes({
+      authorize,
+      db: deps.db,
+      redis: deps.redis,
+      prefix: deps.config.queuePrefix,
+      renderer: templates,
+    }),
   );
   app.use(
     operatorRoutes({
@@ -113,6 +140,20 @@ export function createApp(deps: AppDeps): Express {
       }),
     }),
   );
+  app.use(
+    campaignRoutes({
+      authorize,
+      campaigns: createCampaignService({
+        db: deps.db,
+        redis: deps.redis,
+        prefix: deps.config.queuePrefix,
+        templates,
+        log: deps.log,
+        now: deps.now,
+      }),
+    }),
+  );
+  app.use(unsubscribeRoutes({ db: deps.db, secret: deps.config.unsubscribeSecret }));
   // The dashboard exists only when operator credentials are configured: never open.
   if (deps.config.admin) {
     app.use(

@@ -142,7 +142,11 @@ export function createErrorHandler(log: Logger): ErrorRequestHandler {
     if (err instanceof ProblemError) problem = err;
     else if (err instanceof ZodError) problem = validationProblem(fieldErrorsFromZod(err));
     else if (e?.type === 'entity.too.large')
-      problem = new ProblemError(413, 'Payload too large', 'The body exceeds 1 MiB.');
+      problem = new ProblemError(
+        413,
+        'Payload too large',
+        'The body is larger than this endpoint accepts (1 MiB; 4 MiB for campaigns).',
+      );
     else if (e?.type === 'entity.parse.failed')
       problem = new ProblemError(400, 'Malformed JSON', 'The body is not valid JSON.');
     else if (e?.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {

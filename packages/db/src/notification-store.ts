@@ -236,3 +236,29 @@ export async function findIdempotencyRecord(
     ? { requestHash: row.request_hash, notificationId: row.notification_id, response: row.response }
     : undefined;
 }
+
+/**
+ * Cancels a notification's deliveries that have not been sent (scheduled,
+ * queued, pending) and drops their outbox entries. Resolves with the
+ * cancelled deliveries (empty when nothing was left to cancel).
+ */
+export async function cancelNotificationDeliveries(
+  pool: pg.Pool,
+  notificationId: string,
+  reason: string,
+): Promise<{ id: string; channel: Channel; lane: Lane }[]> {
+  const { rows } = await pool.query<{ id: string; channel: Channel; lane: Lane }>(
+    `WITH d AS (
+       UPDATE deliveries SET status = 'cancelled', reason = $2, updated_at = now()
+       WHERE notification_id = $1 AND status IN ('scheduled', 'queued', 'pending')
+       RETURNING id, channel, lane
+     ), o AS (
+       DELETE FROM outbox WHERE delivery_id IN (SELECT id FROM d)
+     ), n AS (
+       UPDATE notifications SET cancelled_at = now() WHERE id = $1 AND EXISTS (SELECT 1 FROM d)
+     )
+     SELECT id, channel::text AS channel, lane::text AS lane FROM d`,
+    [notificationId, reason],
+  );
+  return rows;
+}

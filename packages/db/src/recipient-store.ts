@@ -84,3 +84,20 @@ export async function moveTelegramChatId(
     [recipientId, from, to],
   );
 }
+
+/** Turns a preference category off for a recipient (an unsubscribe link); false when there is no such recipient. */
+export async function unsubscribeFromCategory(
+  pool: pg.Pool,
+  recipientId: string,
+  category: string,
+): Promise<boolean> {
+  const result = await pool.query(
+    `UPDATE recipients SET preferences = jsonb_set(
+       CASE WHEN jsonb_typeof(preferences->'categories') = 'object' THEN preferences
+            ELSE jsonb_set(preferences, '{categories}', '{}'::jsonb) END,
+       ARRAY['categories', $2::text], 'false'::jsonb), updated_at = now()
+     WHERE id = $1`,
+    [recipientId, category],
+  );
+  return (result.rowCount ?? 0) > 0;
+}

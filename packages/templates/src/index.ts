@@ -11,3 +11,4 @@ export * from './template-not-found-error';
 export * from './template-syntax-error';
 export * from './template-render-error';
 export type { Escaping } from './liquid-engines';
+export { isTemplateError } from './is-template-error';

@@ -33,6 +33,8 @@ import {
   type ChannelWorkerDeps,
 } from '@herald/worker-kit';
 import type { Registry } from 'prom-client';
+import { createTemplateRenderer, loadStoredTemplate } from '@herald/templates';
+import { createScheduler, type Scheduler, type SchedulerDeps } from '@herald/scheduler';
 import { createTestDatabase, type TestDatabase } from './test-database';
 import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueQueuePrefix } from './redis-namespace';
 import { testJwtConfig } from './tokens';
@@ -106,6 +108,8 @@ export interface Harness {
   startWebhookWorker(options: WebhookWorkerOptions): ChannelWorker;
   startTelegramWorker(options: TelegramWorkerOptions): ChannelWorker;
   startPushWorker(options: PushWorkerOptions): ChannelWorker;
+  /** The scheduler loop (relay, campaign fan-out) on this harness's database and queues. */
+  startScheduler(options?: Partial<Pick<SchedulerDeps, 'tickMs' | 'relay' | 'fanout'>>): Scheduler;
   /** Runs any provider through the generic channel worker, as a channel service would. */
   startWorker<C extends Channel>(
     provider: ChannelProvider<C>,
@@ -179,6 +183,10 @@ export async function createHarness(
       metrics: workerMetrics,
       log,
       pacing: options.pacing,
+      templates: createTemplateRenderer({
+        load: (key) => loadStoredTemplate(testDb.db.prisma, key),
+        ttlMs: 200,
+      }),
       stalledIntervalMs: options.stalledIntervalMs,
       lockDurationMs: options.lockDurationMs,
       sweepIntervalMs: options.sweepIntervalMs,
@@ -237,6 +245,20 @@ export async function createHarness(
         }),
         o,
       );
+    },
+    startScheduler(o = {}) {
+      const scheduler = createScheduler({
+        pool: testDb.db.pool,
+        queues,
+        retry,
+        links: { publicUrl: 'http://herald.test', unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET },
+        log,
+        tickMs: 50,
+        ...o,
+      });
+      scheduler.start();
+      releases.push(() => scheduler.close());
+      return scheduler;
     },
     startEmailWorker(workerOptions: EmailWorkerOptions = {}) {
       const concurrency = workerOptions.concurrency ?? 5;

@@ -13,6 +13,11 @@ import {
 import type { ChannelProvider } from '@herald/channels';
 import { createDatabase, DeliveryLedger } from '@herald/db';
 import { createChannelWorker, type ChannelWorkerDeps } from './channel-worker';
+import {
+  createTemplateRenderer,
+  loadStoredTemplate,
+  subscribeTemplateChanges,
+} from '@herald/templates';
 
 /** A provider, or why the channel cannot run here (missing credentials). */
 export type ProviderOrDisabled<C extends Channel> = ChannelProvider<C> | { disabled: string };
@@ -57,6 +62,17 @@ export async function startChannelService<C extends Channel>(
   );
   stack.own(provider, (p) => p.close(), 'provider');
   const metrics = createDeliveryMetrics(registry);
+  // Compiled templates are cached per version; an update anywhere drops the entry here.
+  const templates = createTemplateRenderer({ load: (key) => loadStoredTemplate(db.prisma, key) });
+  const unsubscribe = await subscribeTemplateChanges(
+    connection,
+    config.queuePrefix,
+    (key) => templates.invalidate(key),
+    {
+      onReconnect: () => templates.clear(),
+    },
+  );
+  stack.defer('template changes', unsubscribe);
   const instanceId = `${hostname()}:${process.pid}`;
   const worker = createChannelWorker({
     provider,
@@ -68,6 +84,7 @@ export async function startChannelService<C extends Channel>(
     registry,
     log,
     pacing: options.pacing,
+    templates,
     lockDurationMs: config.jobLockMs,
     stalledIntervalMs: config.stalledCheckMs,
     onCircuitState: (state) =>

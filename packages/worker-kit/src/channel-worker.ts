@@ -3,6 +3,7 @@ import {
   backoffDelayMs,
   createLaneQueues,
   createQueueGauges,
+  findHeldDeliveries,
   queueGaugeCollectors,
   deadLetterQueueName,
   DeliveryError,
@@ -17,6 +18,7 @@ import {
 import type { ChannelProvider } from '@herald/channels';
 import type { DeliveryLedger } from '@herald/db';
 import type pg from 'pg';
+import type { TemplateRenderer } from '@herald/templates';
 import type { Registry } from 'prom-client';
 import { createAddressBook } from './address-book';
 import { createAddressPacer } from './address-pacer';
@@ -44,6 +46,8 @@ export interface ChannelWorkerDeps<C extends Channel> {
   log: Logger;
   /** Per-address pacing, e.g. Telegram's one message per chat per second. */
   pacing?: { intervalMs: number; addressOf(job: DeliveryJobFor<C>): string | undefined };
+  /** Renders deliveries whose content is a stored template. */
+  templates?: TemplateRenderer;
   /** Called with the breaker's state at start, on every change and periodically (for GET /v1/queues). */
   onCircuitState?: (state: CircuitState) => void;
   /** Tuning for tests: how fast a crashed worker's jobs are recovered. */
@@ -141,6 +145,8 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
     retry: config.retry,
     log,
     laneQueues: channelQueues,
+    templates: deps.templates,
+    findHeld: (members) => findHeldDeliveries(connection, prefix, members),
   });
 
   const workers = ownLanes.map(({ name, lane }) => {

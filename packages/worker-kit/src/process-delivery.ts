@@ -5,8 +5,11 @@ import {
   deliveryJobOptions,
   deliveryJobSchema,
   isDeliveryBatch,
+  isTemplatedJob,
   planJobs,
+  templatedJobSchema,
   type BackoffPolicy,
+  type HeldDeliveries,
   type Channel,
   type DeliveryJobFor,
   type DeliveryMetrics,
@@ -15,9 +18,13 @@ import {
   type RetryConfig,
 } from '@herald/core';
 import { findSettledDeliveries, type DeliveryLedger } from '@herald/db';
+import { isTemplateError, type TemplateRenderer } from '@herald/templates';
 import type pg from 'pg';
 import type { DeadLetters } from './dead-letters';
 import type { DeliverOne, DeliveryOutcome } from './deliver-one';
+
+/** A campaign batch held because its campaign is paused comes back after this long. */
+export const PAUSED_RECHECK_MS = 2000;
 
 export interface JobProcessorDeps<C extends Channel> {
   channel: C;
@@ -30,6 +37,12 @@ export interface JobProcessorDeps<C extends Channel> {
   log: Logger;
   /** This channel's lane queues by name: fleet-wide pauses (queue.rateLimit) and re-enqueues. */
   laneQueues: Map<string, Queue>;
+  /** Renders deliveries whose content is a stored template (cached per template version). */
+  templates?: TemplateRenderer;
+  /** Which of these deliveries are cancelled or belong to a paused campaign: one Redis call per job. */
+  findHeld(
+    members: readonly { deliveryId: string; campaignId?: string }[],
+  ): Promise<HeldDeliveries>;
 }
 
 /**
@@ -41,6 +54,79 @@ export interface JobProcessorDeps<C extends Channel> {
 export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>) {
   const { channel, retry } = deps;
   const policy: BackoffPolicy = { baseMs: retry.baseMs, maxMs: retry.maxMs };
+
+  /**
+   * A payload as dequeued, resolved into what the provider sends: a stored
+   * template is rendered here. A problem means it can never succeed.
+   */
+  async function resolve(raw: unknown): Promise<{ job: DeliveryJobFor<C> } | { problem: string }> {
+    let data = raw;
+    if (isTemplatedJob(raw)) {
+      const templated = templatedJobSchema.safeParse(raw);
+      if (!templated.success) return { problem: templated.error.message };
+      if (!deps.templates) return { problem: 'this worker cannot render templates' };
+      const { template, data: variables, ...rest } = templated.data;
+      try {
+        const rendered = await deps.templates.render(
+          template.key,
+          channel,
+          variables,
+          template.locale,
+        );
+        data = { ...rest, content: rendered.content };
+      } catch (err) {
+        if (isTemplateError(err))
+          return { problem: `template ${template.key}: ${(err as Error).message}` };
+        throw err; // e.g. Postgres away while loading it: the job is retried
+      }
+    }
+    const parsed = deliveryJobSchema.safeParse(data);
+    if (!parsed.success) return { problem: parsed.error.message };
+    if (parsed.data.channel !== channel)
+      return { problem: `job for ${parsed.data.channel} on a ${channel} queue` };
+    return { job: parsed.data as DeliveryJobFor<C> };
+  }
+
+  /** Deliveries not to send now: cancelled ones are settled, paused ones come back later. */
+  async function holdBack(
+    queueName: string,
+    lane: Lane,
+    members: DeliveryJobFor<C>[],
+  ): Promise<DeliveryJobFor<C>[]> {
+    const held = await deps.findHeld(members);
+    if (held.cancelled.size === 0 && held.paused.size === 0) return members;
+    await Promise.all(
+      [...held.cancelled].map((deliveryId) =>
+        deps.ledger.setStatus({
+          deliveryId,
+          status: 'cancelled',
+          reason: 'cancelled',
+          from: ['queued', 'sending', 'scheduled', 'pending'],
+        }),
+      ),
+    );
+    for (const _ of held.cancelled)
+      deps.metrics.deliveries.inc({ channel, lane, outcome: 'cancelled' });
+    const paused = members.filter((m) => held.paused.has(m.deliveryId));
+    if (paused.length > 0) {
+      const queue = deps.laneQueues.get(queueName)!;
+      await queue.addBulk(
+        planJobs(
+          paused.map((m) => ({ deliveryId: m.deliveryId, queue: queueName, payload: m })),
+        ).map((p) => ({
+          name: 'deliver',
+          data: p.data,
+          opts: {
+            ...deliveryJobOptions(lane, retry, `${p.jobId}.${Date.now()}`),
+            delay: PAUSED_RECHECK_MS,
+          },
+        })),
+      );
+    }
+    return members.filter(
+      (m) => !held.cancelled.has(m.deliveryId) && !held.paused.has(m.deliveryId),
+    );
+  }
 
   /** Pause every lane of the channel, for every replica. */
   async function pauseChannel(ms: number): Promise<void> {
@@ -78,18 +164,13 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
   }
 
   async function processBatch(job: Job, lane: Lane, rawMembers: unknown[]): Promise<void> {
-    const members: DeliveryJobFor<C>[] = [];
+    const resolved: DeliveryJobFor<C>[] = [];
     for (const raw of rawMembers) {
-      const parsed = deliveryJobSchema.safeParse(raw);
-      if (parsed.success && parsed.data.channel === channel)
-        members.push(parsed.data as DeliveryJobFor<C>);
-      else
-        await buryUnparseable(
-          job,
-          raw,
-          parsed.success ? `member for ${parsed.data.channel}` : parsed.error.message,
-        );
+      const result = await resolve(raw);
+      if ('job' in result) resolved.push(result.job);
+      else await buryUnparseable(job, raw, result.problem);
     }
+    const members = await holdBack(job.queueName, lane, resolved);
     // A batch run again after a crash skips what it already settled (one query per such batch).
     const settled =
       job.attemptsStarted > 1 || job.stalledCounter > 0
@@ -206,14 +287,14 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
       }
       return processBatch(job, batch.data.lane, batch.data.deliveries);
     }
-    const parsed = deliveryJobSchema.safeParse(job.data);
-    if (!parsed.success || parsed.data.channel !== channel) {
-      return buryUnparseable(
-        job,
-        job.data,
-        parsed.success ? `job for ${parsed.data.channel}` : parsed.error.message,
-      );
-    }
-    return processSingle(job, token, parsed.data as DeliveryJobFor<C>);
+    const result = await resolve(job.data);
+    if ('problem' in result) return buryUnparseable(job, job.data, result.problem);
+    // A lone delivery of a campaign (a retry) still honours the campaign's pause and cancel.
+    if (
+      result.job.campaignId &&
+      (await holdBack(job.queueName, result.job.lane, [result.job])).length === 0
+    )
+      return;
+    return processSingle(job, token, result.job);
   };
 }

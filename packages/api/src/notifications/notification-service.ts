@@ -1,11 +1,14 @@
 import {
   enqueueJobs,
+  laneQueueName,
+  markDeliveriesCancelled,
   type Logger,
   type PlannedJob,
   type Redis,
   type RetryConfig,
 } from '@herald/core';
 import {
+  cancelNotificationDeliveries,
   findIdempotencyRecord,
   findRecipientsAddresses,
   groupOutboxJobs,
@@ -16,7 +19,15 @@ import {
 import type { Queue } from 'bullmq';
 import type { Counter } from 'prom-client';
 import { v7 as uuidv7 } from 'uuid';
-import { ProblemError, validationProblem } from '../problem';
+import { ProblemError, validationProblem, type FieldError } from '../problem';
+import {
+  isTemplateError,
+  MissingVariablesError,
+  renderTemplate,
+  TemplateChannelMissingError,
+  type CompiledTemplate,
+  type TemplateRenderer,
+} from '@herald/templates';
 import { hashRequestBody } from './canonical-json';
 import type { NotificationRequest } from './notification-request';
 import {
@@ -25,13 +36,55 @@ import {
   type PlannedNotification,
 } from './plan-notification';
 
+/**
+ * Renders a template send once per channel to refuse, at the door, what can
+ * never be delivered: missing variables (named), a channel the template lacks.
+ */
+function checkTemplate(
+  template: CompiledTemplate,
+  request: NotificationRequest,
+  locale: string | undefined,
+): ProblemError | undefined {
+  const missing = new Set<string>();
+  const errors: FieldError[] = [];
+  for (const channel of request.channels) {
+    try {
+      renderTemplate(template, channel, request.data ?? {}, locale);
+    } catch (err) {
+      if (err instanceof MissingVariablesError) err.variables.forEach((v) => missing.add(v));
+      else if (err instanceof TemplateChannelMissingError) {
+        errors.push({
+          field: 'channels',
+          in: 'body',
+          message: `template ${request.template} has no ${channel} content`,
+        });
+      } else if (isTemplateError(err)) {
+        errors.push({ field: 'template', in: 'body', message: (err as Error).message });
+      } else throw err;
+    }
+  }
+  for (const name of [...missing].sort()) {
+    errors.push({ field: `data.${name}`, in: 'body', message: `missing variable ${name}` });
+  }
+  return errors.length > 0
+    ? validationProblem(
+        errors,
+        `The template ${request.template} cannot be rendered with this request.`,
+      )
+    : undefined;
+}
+
 /** Connection states in which Redis is known to be away (not merely still connecting). */
 const REDIS_DOWN = new Set(['reconnecting', 'close', 'end']);
 
 export interface NotificationServiceDeps {
   db: Database;
+  /** Stored templates, compiled and cached: a template send is checked before it is accepted. */
+  templates: TemplateRenderer;
   /** The producer connection: when it is not ready, jobs go straight to the outbox relay. */
   redis: Redis;
+  /** The queue prefix (cancellation markers live under it). */
+  prefix: string;
   queues: Map<string, Queue>;
   retry: RetryConfig;
   outboxAck: OutboxAcknowledger;
@@ -62,18 +115,15 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     owner: string,
   ): Promise<(PlannedNotification | ProblemError)[]> {
     const recipientIds = requests.flatMap((r) => (r.to.recipientId ? [r.to.recipientId] : []));
-    const recipients = await findRecipientsAddresses(deps.db.prisma, recipientIds);
+    const templateKeys = [...new Set(requests.flatMap((r) => (r.template ? [r.template] : [])))];
+    const [recipients, templates] = await Promise.all([
+      findRecipientsAddresses(deps.db.prisma, recipientIds),
+      Promise.all(
+        templateKeys.map(async (key) => [key, await deps.templates.get(key)] as const),
+      ).then((e) => new Map(e)),
+    ]);
     const at = now();
     return requests.map((request) => {
-      if (request.template !== undefined) {
-        return validationProblem([
-          {
-            field: 'template',
-            in: 'body',
-            message: 'stored templates are not available yet; send inline content',
-          },
-        ]);
-      }
       const recipientId = request.to.recipientId;
       const recipient = recipientId ? recipients.get(recipientId) : undefined;
       if (recipientId && !recipient) {
@@ -81,7 +131,22 @@ export function createNotificationService(deps: NotificationServiceDeps) {
           { field: 'to.recipientId', in: 'body', message: `no recipient with id ${recipientId}` },
         ]);
       }
-      return planNotification(request, { owner, now: at, recipient, newId: uuidv7 });
+      let category = request.category;
+      if (request.template !== undefined) {
+        const template = templates.get(request.template);
+        if (!template) {
+          return validationProblem([
+            { field: 'template', in: 'body', message: `no template ${request.template}` },
+          ]);
+        }
+        const problem = checkTemplate(template, request, recipient?.locale);
+        if (problem) return problem;
+        category ??= template.category;
+      }
+      return planNotification(
+        { ...request, category },
+        { owner, now: at, recipient, newId: uuidv7 },
+      );
     });
   }
 
@@ -143,6 +208,38 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       deps.accepted.inc({ lane: request.lane });
       await dispatch(due);
       return planned.response;
+    },
+
+    /**
+     * Cancels what has not been sent: Postgres first (the record, outbox
+     * entries dropped), then Redis: waiting jobs removed, and a marker that
+     * workers check for deliveries travelling in batches. Undefined when the
+     * notification does not exist; an empty list when nothing was left.
+     */
+    async cancel(id: string, actor: string): Promise<string[] | undefined> {
+      const cancelled = await cancelNotificationDeliveries(
+        deps.db.pool,
+        id,
+        `cancelled by ${actor}`,
+      );
+      if (cancelled.length === 0) {
+        const exists = await deps.db.prisma.notification.count({ where: { id } });
+        return exists ? [] : undefined;
+      }
+      await markDeliveriesCancelled(
+        deps.redis,
+        deps.prefix,
+        cancelled.map((d) => d.id),
+      );
+      await Promise.all(
+        cancelled.map((d) =>
+          deps.queues
+            .get(laneQueueName(d.channel, d.lane))
+            ?.remove(d.id)
+            .catch(() => 0),
+        ),
+      );
+      return cancelled.map((d) => d.id);
     },
 
     /**

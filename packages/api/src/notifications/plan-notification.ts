@@ -85,7 +85,16 @@ export function planNotification(
           acceptedAt: ctx.now.getTime(),
           channel,
           to,
-          content: request.content?.[channel],
+          // A stored template is rendered by the worker (which caches it per version).
+          ...(request.template !== undefined
+            ? {
+                template: {
+                  key: request.template,
+                  ...(ctx.recipient?.locale ? { locale: ctx.recipient.locale } : {}),
+                },
+                data: request.data ?? {},
+              }
+            : { content: request.content?.[channel] }),
         },
       });
     }

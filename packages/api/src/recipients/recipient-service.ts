@@ -11,6 +11,7 @@ import {
   type RecipientView,
 } from '@herald/db';
 import { v7 as uuidv7 } from 'uuid';
+import { markDeliveriesCancelled, type Redis } from '@herald/core';
 import type { PushSubscriptionRequest, RecipientProfileRequest } from './recipient-request';
 
 /** PUT replaces the profile: whatever the request leaves out is cleared. */
@@ -33,7 +34,13 @@ export function profileFromRequest(body: RecipientProfileRequest): RecipientProf
  * Stored recipients: their profile, their browsers' push subscriptions, and
  * erasure. Methods answer undefined (or false) for an unknown recipient.
  */
-export function createRecipientService(deps: { db: Database; newId?: () => string }) {
+export function createRecipientService(deps: {
+  db: Database;
+  /** Jobs already in Redis for an erased recipient are stopped with cancellation markers. */
+  redis?: Redis;
+  prefix?: string;
+  newId?: () => string;
+}) {
   const newId = deps.newId ?? uuidv7;
   const { pool } = deps.db;
 
@@ -50,8 +57,12 @@ export function createRecipientService(deps: { db: Database; newId?: () => strin
     },
 
     /** Right to erasure: personal data goes, anonymised delivery counts stay. */
-    erase(id: string, actor: string): Promise<ErasureResult | undefined> {
-      return eraseRecipient(pool, id, actor);
+    async erase(id: string, actor: string): Promise<ErasureResult | undefined> {
+      const erased = await eraseRecipient(pool, id, actor);
+      if (erased && deps.redis && deps.prefix !== undefined) {
+        await markDeliveriesCancelled(deps.redis, deps.prefix, erased.cancelledDeliveryIds);
+      }
+      return erased;
     },
 
     addPushSubscription(

@@ -73,6 +73,26 @@ export function notificationRoutes(deps: {
     },
   );
 
+  router.post(
+    '/v1/notifications/:id/cancel',
+    deps.authorize('notifications:write'),
+    async (req, res) => {
+      const id = String(req.params.id);
+      const cancelled = UUID.test(id)
+        ? await deps.notifications.cancel(id, principalOf(res).sub)
+        : undefined;
+      if (!cancelled) throw new ProblemError(404, 'Not found', `No notification ${id}.`);
+      if (cancelled.length === 0) {
+        throw new ProblemError(
+          409,
+          'Conflict',
+          'Every delivery of this notification was already sent or settled.',
+        );
+      }
+      res.json({ ...(await getNotificationView(deps.db.prisma, id)), cancelled });
+    },
+  );
+
   router.get('/v1/notifications/:id', deps.authorize('notifications:read'), async (req, res) => {
     const id = String(req.params.id);
     const view = UUID.test(id) ? await getNotificationView(deps.db.prisma, id) : undefined;

@@ -1,3 +1,4 @@
+import type { Redis } from '@herald/core';
 import { Router, type Request } from 'express';
 import type { Database } from '@herald/db';
 import { principalOf, type createAuthorizer } from '../auth';
@@ -26,9 +27,15 @@ export function recipientRoutes(deps: {
   authorize: ReturnType<typeof createAuthorizer>;
   db: Database;
   vapidPublicKey?: string;
+  redis?: Redis;
+  prefix?: string;
 }): Router {
   const router = Router();
-  const recipients = createRecipientService({ db: deps.db });
+  const recipients = createRecipientService({
+    db: deps.db,
+    redis: deps.redis,
+    prefix: deps.prefix,
+  });
   const read = deps.authorize('recipients:read');
   const write = deps.authorize('recipients:write');
 

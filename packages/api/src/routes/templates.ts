@@ -7,6 +7,7 @@ import {
   loadStoredTemplate,
   MissingVariablesError,
   publishTemplateChange,
+  type TemplateRenderer,
   renderTemplateDetailed,
   templateDefinitionSchema,
   TemplateChannelMissingError,
@@ -57,6 +58,8 @@ export function templateRoutes(deps: {
   db: Database;
   redis: Redis;
   prefix: string;
+  /** This process's renderer (the gateway validates template sends with it). */
+  renderer?: TemplateRenderer;
 }): Router {
   const router = Router();
   const read = deps.authorize('templates:read');
@@ -64,6 +67,7 @@ export function templateRoutes(deps: {
 
   /** Tells every renderer to reload the key; its TTL covers a publish that fails. */
   async function announce(req: Request, key: string): Promise<void> {
+    deps.renderer?.invalidate(key);
     try {
       await publishTemplateChange(deps.redis, deps.prefix, key);
     } catch (err) {

@@ -27,7 +27,16 @@ export function createEmailProvider(options: EmailProviderOptions): ChannelProvi
           html: message.content.html,
           // A stable Message-ID per delivery lets receivers spot an at-least-once duplicate.
           messageId: `<${ctx.deliveryId}@${messageDomain}>`,
-          headers: { 'X-Herald-Delivery-Id': ctx.deliveryId },
+          headers: {
+            'X-Herald-Delivery-Id': ctx.deliveryId,
+            // Campaign email: one-click unsubscribe (RFC 2369 / RFC 8058).
+            ...(message.unsubscribeUrl
+              ? {
+                  'List-Unsubscribe': `<${message.unsubscribeUrl}>`,
+                  'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+                }
+              : {}),
+          },
         })) as { messageId?: string };
         return { providerMessageId: info.messageId };
       } catch (err) {

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { CHANNELS } from '@herald/core';
+import { inlineContentSchema, recipientIdSchema } from '../notifications/notification-request';
+
+/** Inline audiences are capped; larger ones are a tag or everyone. */
+export const MAX_INLINE_AUDIENCE = 100_000;
+
+const audienceSchema = z.union([
+  z.object({ recipientIds: z.array(recipientIdSchema).min(1).max(MAX_INLINE_AUDIENCE) }).strict(),
+  z
+    .object({ tag: z.string().regex(/^[\w.-]{1,64}$/, 'a tag: 1 to 64 letters, digits, _ . or -') })
+    .strict(),
+  z.object({ all: z.literal(true) }).strict(),
+]);
+
+export const campaignRequestSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    template: z.string().min(1).max(200).optional(),
+    content: inlineContentSchema.optional(),
+    channels: z
+      .array(z.enum(CHANNELS))
+      .min(1)
+      .refine((list) => new Set(list).size === list.length, 'channels must not repeat'),
+    audience: audienceSchema,
+    data: z.record(z.string(), z.json()).optional(),
+    sendAt: z.iso.datetime({ offset: true }).optional(),
+    throttle: z
+      .object({ perSecond: z.number().int().min(1).max(100_000) })
+      .strict()
+      .optional(),
+    /** Preference category recipients can unsubscribe from. */
+    category: z
+      .string()
+      .regex(/^[\w.-]{1,64}$/)
+      .optional(),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    if ((body.template === undefined) === (body.content === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['content'],
+        message: 'give either template or content',
+      });
+    }
+    for (const channel of body.content ? body.channels : []) {
+      if (body.content?.[channel] === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['content', channel],
+          message: `content for ${channel} is required`,
+        });
+      }
+    }
+  });
+
+export type CampaignRequest = z.infer<typeof campaignRequestSchema>;

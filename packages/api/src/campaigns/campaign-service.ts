@@ -1,0 +1,145 @@
+import { setCampaignRunState, type Logger, type Redis } from '@herald/core';
+import {
+  cancelCampaignDeliveries,
+  createCampaign,
+  getCampaignView,
+  recordAudit,
+  transitionCampaign,
+  type CampaignView,
+  type Database,
+} from '@herald/db';
+import {
+  isTemplateError,
+  MissingVariablesError,
+  renderTemplate,
+  TemplateChannelMissingError,
+  type TemplateRenderer,
+} from '@herald/templates';
+import { v7 as uuidv7 } from 'uuid';
+import { ProblemError, validationProblem, type FieldError } from '../problem';
+import type { CampaignRequest } from './campaign-request';
+
+const DEFAULT_CATEGORY = 'marketing';
+
+/**
+ * Campaigns: accepted in one statement and answered at once, whatever the
+ * audience size; the scheduler expands them in the background. Pause,
+ * resume and cancel flip Postgres (the record) and a Redis marker that
+ * workers read once per batch.
+ */
+export function createCampaignService(deps: {
+  db: Database;
+  redis: Redis;
+  prefix: string;
+  templates: TemplateRenderer;
+  log: Logger;
+  now?: () => Date;
+}) {
+  const now = deps.now ?? (() => new Date());
+
+  async function checkTemplate(request: CampaignRequest): Promise<string | undefined> {
+    if (request.template === undefined) return undefined;
+    const template = await deps.templates.get(request.template);
+    if (!template)
+      throw validationProblem([
+        { field: 'template', in: 'body', message: `no template ${request.template}` },
+      ]);
+    const errors: FieldError[] = [];
+    const missing = new Set<string>();
+    for (const channel of request.channels) {
+      try {
+        // Each recipient adds `recipient.id`; the rest must come with the campaign.
+        renderTemplate(template, channel, { ...(request.data ?? {}), recipient: { id: 'check' } });
+      } catch (err) {
+        if (err instanceof MissingVariablesError) err.variables.forEach((v) => missing.add(v));
+        else if (err instanceof TemplateChannelMissingError) {
+          errors.push({
+            field: 'channels',
+            in: 'body',
+            message: `template ${request.template} has no ${channel} content`,
+          });
+        } else if (isTemplateError(err))
+          errors.push({ field: 'template', in: 'body', message: (err as Error).message });
+        else throw err;
+      }
+    }
+    for (const name of [...missing].sort())
+      errors.push({ field: `data.${name}`, in: 'body', message: `missing variable ${name}` });
+    if (errors.length > 0) throw validationProblem(errors);
+    return template.category;
+  }
+
+  async function transition(
+    id: string,
+    actor: string,
+    action: 'pause' | 'resume' | 'cancel',
+  ): Promise<CampaignView> {
+    const rules = {
+      pause: { from: ['scheduled', 'running'], to: 'paused' },
+      resume: { from: ['paused'], to: 'running' },
+      cancel: { from: ['scheduled', 'running', 'paused'], to: 'cancelled' },
+    } as const;
+    const rule = rules[action];
+    const before = await getCampaignView(deps.db.prisma, id);
+    if (!before) throw new ProblemError(404, 'Not found', `No campaign ${id}.`);
+    // Workers see the marker at their next batch; Postgres follows.
+    if (action !== 'resume')
+      await setCampaignRunState(deps.redis, deps.prefix, id, rule.to as 'paused' | 'cancelled');
+    const status = await transitionCampaign(deps.db.pool, id, [...rule.from], rule.to);
+    if (!status) {
+      if (action !== 'resume')
+        await setCampaignRunState(
+          deps.redis,
+          deps.prefix,
+          id,
+          before.status === 'paused' ? 'paused' : 'running',
+        );
+      throw new ProblemError(409, 'Conflict', `A ${before.status} campaign cannot ${action}.`);
+    }
+    if (action === 'resume') await setCampaignRunState(deps.redis, deps.prefix, id, 'running');
+    if (action === 'cancel') await cancelCampaignDeliveries(deps.db.pool, id);
+    await recordAudit(deps.db.prisma, {
+      actor,
+      action: `campaign.${action}`,
+      entityType: 'campaign',
+      entityId: id,
+    });
+    return (await getCampaignView(deps.db.prisma, id))!;
+  }
+
+  return {
+    async create(request: CampaignRequest, owner: string): Promise<{ id: string; status: string }> {
+      const templateCategory = await checkTemplate(request);
+      const id = uuidv7();
+      const status = await createCampaign(
+        deps.db.pool,
+        {
+          id,
+          notificationId: uuidv7(),
+          owner,
+          name: request.name,
+          templateKey: request.template,
+          content: request.content,
+          channels: request.channels,
+          // Sorted once, so the fan-out walks inline audiences in id order.
+          audience:
+            'recipientIds' in request.audience
+              ? { recipientIds: [...new Set(request.audience.recipientIds)].sort() }
+              : request.audience,
+          data: request.data,
+          category: request.category ?? templateCategory ?? DEFAULT_CATEGORY,
+          sendAt: request.sendAt ? new Date(request.sendAt) : undefined,
+          throttlePerSecond: request.throttle?.perSecond,
+        },
+        now(),
+      );
+      return { id, status };
+    },
+    get: (id: string) => getCampaignView(deps.db.prisma, id),
+    pause: (id: string, actor: string) => transition(id, actor, 'pause'),
+    resume: (id: string, actor: string) => transition(id, actor, 'resume'),
+    cancel: (id: string, actor: string) => transition(id, actor, 'cancel'),
+  };
+}
+
+export type CampaignService = ReturnType<typeof createCampaignService>;

@@ -1,0 +1,40 @@
+import { Router } from 'express';
+import { principalOf, type createAuthorizer } from '../auth';
+import { campaignRequestSchema } from '../campaigns/campaign-request';
+import type { CampaignService } from '../campaigns/campaign-service';
+import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
+import { requireJsonBody } from './notifications';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function campaignRoutes(deps: {
+  authorize: ReturnType<typeof createAuthorizer>;
+  campaigns: CampaignService;
+}): Router {
+  const router = Router();
+  const write = deps.authorize('campaigns:write');
+
+  router.post('/v1/campaigns', write, async (req, res) => {
+    const parsed = campaignRequestSchema.safeParse(requireJsonBody(req));
+    if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
+    const created = await deps.campaigns.create(parsed.data, principalOf(res).sub);
+    res.status(202).location(`/v1/campaigns/${created.id}`).json(created);
+  });
+
+  router.get('/v1/campaigns/:id', deps.authorize('campaigns:read'), async (req, res) => {
+    const id = String(req.params.id);
+    const view = UUID.test(id) ? await deps.campaigns.get(id) : undefined;
+    if (!view) throw new ProblemError(404, 'Not found', `No campaign ${id}.`);
+    res.json(view);
+  });
+
+  for (const action of ['pause', 'resume', 'cancel'] as const) {
+    router.post(`/v1/campaigns/:id/${action}`, write, async (req, res) => {
+      const id = String(req.params.id);
+      if (!UUID.test(id)) throw new ProblemError(404, 'Not found', `No campaign ${id}.`);
+      res.status(202).json(await deps.campaigns[action](id, principalOf(res).sub));
+    });
+  }
+
+  return router;
+}
