@@ -231,13 +231,14 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         deps.prefix,
         cancelled.map((d) => d.id),
       );
+      // A waiting or delayed single job goes at once (a batch member is stopped by its marker).
       await Promise.all(
-        cancelled.map((d) =>
-          deps.queues
+        cancelled.map(async (d) => {
+          await deps.queues
             .get(laneQueueName(d.channel, d.lane))
             ?.remove(d.id)
-            .catch(() => 0),
-        ),
+            .catch(() => 0);
+        }),
       );
       return cancelled.map((d) => d.id);
     },
