@@ -28,6 +28,8 @@ export async function seedDeliveries(options: {
   lane: Lane;
   to: (i: number) => Record<string, unknown>;
   content: Record<string, unknown>;
+  /** Deliveries per BullMQ job (1: a job each, as single sends make). */
+  perJob?: number;
 }): Promise<void> {
   for (let start = 0; start < options.count; start += 1000) {
     const items: AcceptedNotification[] = [];
@@ -73,7 +75,10 @@ export async function seedDeliveries(options: {
       });
     }
     // Grouped into batch jobs exactly as the gateway's batch endpoint does.
-    const { rows, due } = groupOutboxJobs(items.flatMap((i) => i.outbox));
+    const { rows, due } = groupOutboxJobs(
+      items.flatMap((i) => i.outbox),
+      options.perJob,
+    );
     const rowOf = new Map(rows.map((r) => [r.deliveryId, r]));
     for (const item of items) item.outbox = item.outbox.map((o) => rowOf.get(o.deliveryId)!);
     await insertNotifications(options.db.pool, items);

@@ -1,4 +1,5 @@
 import type { RequestHandler, Response } from 'express';
+import { createSecretKey } from 'node:crypto';
 import jwt, { type Algorithm, type JwtPayload } from 'jsonwebtoken';
 import type { JwtVerificationConfig } from '@herald/core';
 import { ProblemError } from './problem';
@@ -45,14 +46,21 @@ function unauthorized(description?: string): ProblemError {
  * `alg: none` and HS/RS confusion (signing HS256 with the public key) fail.
  */
 export function createTokenVerifier(config: JwtVerificationConfig): (token: string) => Principal {
-  return (token) => {
+  // A KeyObject made once: given a string, jsonwebtoken would try (and fail)
+  // to parse it as a public key on every request.
+  const secret =
+    config.secret !== undefined ? createSecretKey(Buffer.from(config.secret, 'utf8')) : undefined;
+  // Services send the same token many times: remember verified ones until they expire.
+  const verified = new Map<string, { principal: Principal; expiresAt: number }>();
+
+  function verify(token: string): { principal: Principal; expiresAt: number } {
     const decoded = jwt.decode(token, { complete: true });
     if (!decoded || typeof decoded === 'string' || typeof decoded.header?.alg !== 'string') {
       throw unauthorized('malformed token');
     }
     const alg = decoded.header.alg as Algorithm;
     let key: jwt.Secret | jwt.PublicKey;
-    if (alg === 'HS256' && config.secret !== undefined) key = config.secret;
+    if (alg === 'HS256' && secret !== undefined) key = secret;
     else if (config.publicKey && alg === config.publicKey.algorithm) key = config.publicKey.key;
     else throw unauthorized(`algorithm ${alg} is not accepted`);
 
@@ -72,7 +80,19 @@ export function createTokenVerifier(config: JwtVerificationConfig): (token: stri
       throw unauthorized('token has no sub');
     const scope: unknown = payload.scope;
     const scopes = typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [];
-    return { sub: payload.sub, scopes: new Set(scopes) };
+    return {
+      principal: { sub: payload.sub, scopes: new Set(scopes) },
+      expiresAt: payload.exp * 1000,
+    };
+  }
+
+  return (token) => {
+    const known = verified.get(token);
+    if (known && known.expiresAt > Date.now()) return known.principal;
+    const fresh = verify(token);
+    if (verified.size >= 1000) verified.clear();
+    verified.set(token, fresh);
+    return fresh.principal;
   };
 }
 

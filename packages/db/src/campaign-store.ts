@@ -33,8 +33,8 @@ export async function createCampaign(
     `WITH c AS (
        INSERT INTO campaigns (id, owner, name, template_key, content, channels, audience, data, category,
          status, send_at, throttle_per_second, started_at)
-       VALUES ($1, $2, $3, $4, $5, $6::channel[], $7, $8, $9, $10, $11, $12,
-         CASE WHEN $10 = 'running' THEN now() END)
+       VALUES ($1, $2, $3, $4, $5, $6::channel[], $7, $8, $9, $10::campaign_status, $11, $12,
+         CASE WHEN $10::campaign_status = 'running' THEN now() END)
        RETURNING id
      )
      INSERT INTO notifications (id, owner, lane, strategy, channels, campaign_id, template_key, content,
@@ -121,9 +121,9 @@ export async function transitionCampaign(
   to: CampaignStatus,
 ): Promise<CampaignStatus | undefined> {
   const { rows } = await pool.query<{ status: CampaignStatus }>(
-    `UPDATE campaigns SET status = $3,
-       started_at = CASE WHEN $3 = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
-       completed_at = CASE WHEN $3 IN ('completed', 'cancelled') THEN now() ELSE completed_at END
+    `UPDATE campaigns SET status = $3::campaign_status,
+       started_at = CASE WHEN $3::campaign_status = 'running' THEN COALESCE(started_at, now()) ELSE started_at END,
+       completed_at = CASE WHEN $3::campaign_status IN ('completed', 'cancelled') THEN now() ELSE completed_at END
      WHERE id = $1 AND status = ANY($2::campaign_status[]) RETURNING status`,
     [id, from, to],
   );

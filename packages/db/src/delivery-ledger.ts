@@ -134,11 +134,6 @@ WITH a AS (
 ), x AS (
   SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, status delivery_status, reason text,
     attempts int, provider_message_id text, sent_at timestamptz, from_statuses delivery_status[])
-), before AS (
-  -- Campaign deliveries' statuses before this statement, for the campaign counters.
-  SELECT d.id, d.status AS old_status FROM deliveries d JOIN x ON x.id = d.id
-  WHERE d.campaign_id IS NOT NULL
-  FOR UPDATE OF d
 ), u AS (
   UPDATE deliveries d SET
     -- Terminal statuses stick, except that "sent" is always the truth.
@@ -149,17 +144,22 @@ WITH a AS (
     provider_message_id = COALESCE(x.provider_message_id, d.provider_message_id),
     sent_at = COALESCE(x.sent_at, d.sent_at),
     updated_at = now()
-  FROM x
+  -- The statuses before this statement, for the campaign counters: read (and locked) in the
+  -- update's own join. A separate locking CTE would skip rows this statement had already
+  -- updated when evaluated after it, and the counters would miss them.
+  FROM x JOIN (
+    SELECT d0.id, d0.status FROM deliveries d0 JOIN x x0 ON x0.id = d0.id FOR UPDATE OF d0
+  ) b ON b.id = x.id
   WHERE d.id = x.id AND (x.from_statuses IS NULL OR d.status = ANY(x.from_statuses))
-  RETURNING d.id, d.status, d.campaign_id
+  RETURNING d.id, d.status, d.campaign_id, b.status AS old_status
 ), delta AS (
   SELECT u.campaign_id,
-    count(*) FILTER (WHERE u.status = 'sent') - count(*) FILTER (WHERE b.old_status = 'sent') AS sent,
-    count(*) FILTER (WHERE u.status = 'failed') - count(*) FILTER (WHERE b.old_status = 'failed') AS failed,
-    count(*) FILTER (WHERE u.status = 'cancelled') - count(*) FILTER (WHERE b.old_status = 'cancelled') AS cancelled,
-    count(*) FILTER (WHERE u.status = 'skipped') - count(*) FILTER (WHERE b.old_status = 'skipped') AS skipped
-  FROM u JOIN before b ON b.id = u.id
-  WHERE u.campaign_id IS NOT NULL AND u.status <> b.old_status
+    count(*) FILTER (WHERE u.status = 'sent') - count(*) FILTER (WHERE u.old_status = 'sent') AS sent,
+    count(*) FILTER (WHERE u.status = 'failed') - count(*) FILTER (WHERE u.old_status = 'failed') AS failed,
+    count(*) FILTER (WHERE u.status = 'cancelled') - count(*) FILTER (WHERE u.old_status = 'cancelled') AS cancelled,
+    count(*) FILTER (WHERE u.status = 'skipped') - count(*) FILTER (WHERE u.old_status = 'skipped') AS skipped
+  FROM u
+  WHERE u.campaign_id IS NOT NULL AND u.status <> u.old_status
   GROUP BY u.campaign_id
 )
 UPDATE campaigns c SET

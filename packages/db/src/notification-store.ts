@@ -40,10 +40,10 @@ export type UngroupedOutboxJob = Omit<OutboxJob, 'jobId'>;
  * together, scheduled ones per due time. Returns the rows to store (each with
  * its job id) and the jobs to enqueue now.
  */
-export function groupOutboxJobs(entries: readonly UngroupedOutboxJob[]): {
-  rows: OutboxJob[];
-  due: PlannedJob[];
-} {
+export function groupOutboxJobs(
+  entries: readonly UngroupedOutboxJob[],
+  maxPerJob?: number,
+): { rows: OutboxJob[]; due: PlannedJob[] } {
   const groups = new Map<number, UngroupedOutboxJob[]>();
   for (const entry of entries) {
     const key = entry.availableAt?.getTime() ?? 0;
@@ -52,7 +52,7 @@ export function groupOutboxJobs(entries: readonly UngroupedOutboxJob[]): {
   const rows: OutboxJob[] = [];
   const due: PlannedJob[] = [];
   for (const [availableAt, group] of groups) {
-    const planned = planJobs(group);
+    const planned = planJobs(group, maxPerJob);
     const jobIdOf = new Map(
       planned.flatMap((p) => p.deliveryIds.map((id) => [id, p.jobId] as const)),
     );

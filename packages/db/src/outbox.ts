@@ -47,6 +47,7 @@ export interface ClaimOptions {
   graceMs: number;
   /** How long a claim holds before another relay may take the entry. */
   leaseMs: number;
+  /** Entries to start from; the jobs they belong to are claimed whole (a few more entries). */
   limit: number;
 }
 
@@ -55,6 +56,13 @@ export interface ClaimOptions {
  * the gateway could not enqueue (Redis was away). FOR UPDATE SKIP LOCKED plus
  * a lease: N relays never take the same entry, and a relay that dies mid-way
  * only delays its entries by the lease. The claim commits before any enqueue.
+ *
+ * Entries are claimed a whole job at a time: a batch job rebuilt from part of
+ * its entries would be enqueued under the batch's id, and BullMQ ignores an
+ * add whose id exists, so a second part would be silently dropped. A job cut
+ * by `limit` is completed from its other entries; a job another relay holds
+ * part of is left to it (or to the next pass). A job's entries were written
+ * together and share `available_at`, which keeps these lookups on its index.
  */
 export async function claimOutbox(
   pool: pg.Pool,
@@ -71,16 +79,30 @@ export async function claimOutbox(
     name: 'herald_outbox_claim',
     text: `
 WITH due AS (
-  SELECT id FROM outbox
+  SELECT job_id, available_at FROM outbox
   WHERE available_at <= now() + ($1::int * interval '1 millisecond')
     AND (claimed_until IS NULL OR claimed_until < now())
     AND (available_at > created_at OR created_at < now() - ($2::int * interval '1 millisecond'))
   ORDER BY available_at, id
   LIMIT $4
   FOR UPDATE SKIP LOCKED
+), jobs AS (
+  SELECT DISTINCT job_id, available_at FROM due
+), sizes AS (
+  SELECT o.job_id, count(*) AS n FROM outbox o
+  JOIN jobs j ON o.available_at = j.available_at AND o.job_id = j.job_id
+  GROUP BY o.job_id
+), members AS (
+  SELECT o.id, o.job_id FROM outbox o
+  JOIN jobs j ON o.available_at = j.available_at AND o.job_id = j.job_id
+  WHERE o.claimed_until IS NULL OR o.claimed_until < now()
+  FOR UPDATE OF o SKIP LOCKED
+), whole AS (
+  SELECT m.job_id FROM members m JOIN sizes s ON s.job_id = m.job_id
+  GROUP BY m.job_id, s.n HAVING count(*) = s.n
 )
 UPDATE outbox o SET claimed_until = now() + ($3::int * interval '1 millisecond')
-FROM due WHERE o.id = due.id
+FROM members m WHERE o.id = m.id AND m.job_id IN (SELECT job_id FROM whole)
 RETURNING o.id, o.delivery_id, o.queue, o.job_id, o.payload, o.available_at`,
     values: [options.horizonMs, options.graceMs, options.leaseMs, options.limit],
   });

@@ -87,14 +87,16 @@ export function createCampaignService(deps: {
       await setCampaignRunState(deps.redis, deps.prefix, id, rule.to as 'paused' | 'cancelled');
     const status = await transitionCampaign(deps.db.pool, id, [...rule.from], rule.to);
     if (!status) {
+      // Put back the marker the campaign's status calls for: a cancelled campaign stays cancelled.
+      const current = (await getCampaignView(deps.db.prisma, id))?.status ?? before.status;
       if (action !== 'resume')
         await setCampaignRunState(
           deps.redis,
           deps.prefix,
           id,
-          before.status === 'paused' ? 'paused' : 'running',
+          current === 'paused' || current === 'cancelled' ? current : 'running',
         );
-      throw new ProblemError(409, 'Conflict', `A ${before.status} campaign cannot ${action}.`);
+      throw new ProblemError(409, 'Conflict', `A ${current} campaign cannot ${action}.`);
     }
     if (action === 'resume') await setCampaignRunState(deps.redis, deps.prefix, id, 'running');
     if (action === 'cancel') await cancelCampaignDeliveries(deps.db.pool, id);

@@ -259,15 +259,13 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         valid.map((v) => v.request),
         owner,
       );
-      const results: (AcceptedResponse | ProblemError)[] = items.map((item) =>
-        item instanceof ProblemError ? item : new ProblemError(500, 'Internal error'),
-      );
+      const results = [...items] as (AcceptedResponse | ProblemError | NotificationRequest)[];
       const planned: PlannedNotification[] = [];
       prepared.forEach((p, i) => {
         results[valid[i]!.index] = p instanceof ProblemError ? p : p.response;
         if (!(p instanceof ProblemError)) planned.push(p);
       });
-      if (planned.length === 0) return results;
+      if (planned.length === 0) return results as (AcceptedResponse | ProblemError)[];
       const { rows, due } = groupOutboxJobs(planned.flatMap((p) => p.outbox));
       const rowsByNotification = new Map<string, typeof rows>();
       const notificationOf = new Map(
@@ -286,7 +284,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       );
       for (const p of planned) deps.accepted.inc({ lane: p.notification.lane });
       await dispatch(due);
-      return results;
+      return results as (AcceptedResponse | ProblemError)[];
     },
   };
 }

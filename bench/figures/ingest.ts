@@ -1,0 +1,104 @@
+import autocannon from 'autocannon';
+import { mintToken } from '@herald/api';
+import { JWT_SECRET, n, resetState, startGateway, type BenchContext } from '../lib/context';
+import { cpuShare, cpuSnapshot } from '../lib/cpu';
+
+const GATEWAY_PORT = 3991;
+
+function token(): string {
+  return mintToken({
+    sub: 'bench',
+    scopes: ['notifications:write'],
+    ttl: '1h',
+    issuer: 'herald',
+    audience: 'herald-api',
+    key: { secret: JWT_SECRET },
+  });
+}
+
+const item = (i: number) => ({
+  to: { webhookUrl: `https://hooks.example.test/r/${i}` },
+  channels: ['webhook'],
+  content: { webhook: { payload: { order: i, status: 'shipped' } } },
+  metadata: { orderId: `A-${i}` },
+});
+
+/** POST /v1/notifications/batch: 1,000 notifications a request, a few requests in flight. */
+export async function ingestFigures(ctx: BenchContext): Promise<void> {
+  await resetState(ctx);
+  const gateway = await startGateway(ctx, GATEWAY_PORT);
+  const auth = `Bearer ${token()}`;
+  const requests = Math.max(4, Math.round(n(60_000) / 1000));
+  const inFlight = 4;
+  const bodies = Array.from({ length: requests }, (_, r) =>
+    JSON.stringify({ items: Array.from({ length: 1000 }, (_, i) => item(r * 1000 + i)) }),
+  );
+  // Warm-up (JIT, pools), not measured.
+  await post(bodies[0]!, auth);
+  await resetState(ctx);
+  const pids = { gateway: gateway.process.pid };
+  const before = cpuSnapshot(pids);
+  const started = performance.now();
+  let next = 0;
+  let accepted = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < requests) {
+        const body = bodies[next++]!;
+        accepted += (await post(body, auth)).accepted;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuShare(before, cpuSnapshot(pids), seconds);
+  const perSecond = accepted / seconds;
+  ctx.report({
+    figure: 'batch ingest notifications/s (POST /v1/notifications/batch)',
+    value: perSecond,
+    unit: 'notifications/s',
+    target: '>= 10,000/s',
+    pass: perSecond >= 10_000 && accepted === requests * 1000,
+    detail: { requests, itemsPerRequest: 1000, inFlight, seconds, accepted, cpu },
+  });
+
+  // Single sends at a steady 1,000 requests/s.
+  await resetState(ctx);
+  const result = await autocannon({
+    url: `http://127.0.0.1:${GATEWAY_PORT}/v1/notifications`,
+    method: 'POST',
+    connections: 50,
+    overallRate: 1000,
+    duration: Math.max(5, Math.round(15 * Math.min(1, ctx.ceiling.jobs / 40_000))),
+    headers: { authorization: auth, 'content-type': 'application/json' },
+    body: JSON.stringify(item(1)),
+  });
+  await gateway.stop();
+  const ok = result['2xx'];
+  ctx.report({
+    figure: 'single POST /v1/notifications p99 at 1,000 req/s',
+    value: result.latency.p99,
+    unit: 'ms',
+    target: '<= 25 ms',
+    pass: result.latency.p99 <= 25 && result.non2xx === 0 && result.requests.average >= 950,
+    detail: {
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p99: result.latency.p99,
+      max: result.latency.max,
+      requestsPerSecond: result.requests.average,
+      accepted202: ok,
+      non2xx: result.non2xx,
+      errors: result.errors,
+    },
+  });
+}
+
+async function post(body: string, auth: string): Promise<{ accepted: number }> {
+  const res = await fetch(`http://127.0.0.1:${GATEWAY_PORT}/v1/notifications/batch`, {
+    method: 'POST',
+    headers: { authorization: auth, 'content-type': 'application/json' },
+    body,
+  });
+  if (res.status !== 202) throw new Error(`batch answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as { accepted: number };
+}

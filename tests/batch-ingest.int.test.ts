@@ -1,0 +1,136 @@
+import request from 'supertest';
+import {
+  bearer,
+  createHarness,
+  testToken,
+  waitFor,
+  WebhookReceiver,
+  type Harness,
+} from '@herald/testkit';
+
+const SECRET = 'batch-ingest-signing-secret';
+const writer = testToken('notifications:write notifications:read recipients:write', 'batch-ingest');
+
+jest.setTimeout(60_000);
+
+interface BatchItemResult {
+  index: number;
+  id?: string;
+  status?: string;
+  deliveries?: { id: string; channel: string; status: string }[];
+  error?: { type: string; status: number; errors: { field: string; message: string }[] };
+}
+
+/** POST /v1/notifications/batch against the real gateway app, Postgres and Redis. */
+describe('batch ingest', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+  });
+
+  afterAll(async () => {
+    await h.close();
+    await receiver.stop();
+  });
+
+  const postBatch = (body: unknown) =>
+    request(h.app)
+      .post('/v1/notifications/batch')
+      .set(bearer(writer))
+      .send(body as object);
+  const webhook = (path: string) => ({
+    to: { webhookUrl: receiver.url(path) },
+    channels: ['webhook'],
+    content: { webhook: { payload: { path } } },
+  });
+
+  it('accepts the valid items, rejects each bad one with its own problem, and groups the jobs', async () => {
+    await request(h.app)
+      .put('/v1/recipients/u-batch')
+      .set(bearer(writer))
+      .send({ webhookUrl: receiver.url('stored-recipient') })
+      .expect(201);
+
+    const { channels: _channels, ...noChannels } = webhook('no-channels');
+    const items = [
+      webhook('valid-0'),
+      noChannels,
+      webhook('valid-2'),
+      { ...webhook('bad-url'), to: { webhookUrl: 'not a url' } },
+      { ...webhook('stored-recipient'), to: { recipientId: 'u-batch' } },
+      { ...webhook('no-content'), content: { email: { subject: 's', text: 't' } } },
+      { ...webhook('unknown-recipient'), to: { recipientId: 'u-nobody' } },
+      webhook('valid-7'),
+      webhook('valid-8'),
+      webhook('valid-9'),
+    ];
+    const res = await postBatch({ items }).expect(202);
+    expect(res.body).toMatchObject({ accepted: 6, rejected: 4 });
+    const results = res.body.items as BatchItemResult[];
+    expect(results.map((r) => r.index)).toEqual(items.map((_, i) => i));
+
+    const rejected = new Map(results.filter((r) => r.error).map((r) => [r.index, r.error!]));
+    expect([...rejected.keys()]).toEqual([1, 3, 5, 6]);
+    const expectedField: Record<number, string> = {
+      1: 'channels',
+      3: 'to.webhookUrl',
+      5: 'content.webhook',
+      6: 'to.recipientId',
+    };
+    for (const [index, error] of rejected) {
+      expect(error).toMatchObject({ type: expect.any(String), status: 422 });
+      expect(error.errors.map((e) => e.field)).toContain(expectedField[index]);
+    }
+
+    const accepted = results.filter((r) => !r.error);
+    for (const r of accepted) {
+      expect(r).toMatchObject({
+        id: expect.any(String),
+        status: 'queued',
+        deliveries: [{ id: expect.any(String), channel: 'webhook', status: 'queued' }],
+      });
+    }
+    const { rows } = await h.db.pool.query<{ id: string }>('SELECT id FROM notifications');
+    expect(rows.map((r) => r.id).sort()).toEqual(accepted.map((r) => r.id).sort());
+
+    // Six deliveries, one batch job.
+    const queue = h.queues.get('webhook.transactional')!;
+    expect(await queue.getWaitingCount()).toBe(1);
+    const [job] = await queue.getWaiting();
+    expect(job!.id).toBe(`b-${accepted[0]!.deliveries![0]!.id}`);
+    expect(job!.data).toMatchObject({ kind: 'batch', channel: 'webhook' });
+    expect(job!.data.deliveries).toHaveLength(6);
+
+    h.startWebhookWorker({ signingSecret: SECRET });
+    const paths = ['valid-0', 'valid-2', 'stored-recipient', 'valid-7', 'valid-8', 'valid-9'];
+    for (const path of paths) await receiver.waitFor(path, 1, 10_000);
+    await waitFor(
+      async () =>
+        (
+          await h.db.pool.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'",
+          )
+        ).rows[0]!.n === 6,
+      { what: 'the six deliveries to be recorded sent' },
+    );
+    expect(paths.map((p) => receiver.received(p))).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(receiver.total).toBe(6);
+    expect(
+      (await h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox')).rows[0]!.n,
+    ).toBe(0);
+  });
+
+  it.each([
+    ['missing', {}],
+    ['empty', { items: [] }],
+    ['not a list', { items: 'x' }],
+    ['over 1,000', { items: Array.from({ length: 1001 }, () => ({})) }],
+  ])('items %s: 422 naming items', async (_, body) => {
+    const res = await postBatch(body).expect(422);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['items']);
+  });
+});
