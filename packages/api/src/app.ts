@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
-import { pinoHttp } from 'pino-http';
 import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import {
@@ -13,6 +11,7 @@ import {
 import type { Database, OutboxAcknowledger } from '@herald/db';
 import { createTemplateRenderer, loadStoredTemplate } from '@herald/templates';
 import { createAuthorizer, createTokenVerifier } from './auth';
+import { requestLog } from './request-log';
 import { createNotificationService } from './notifications/notification-service';
 import { createErrorHandler, ProblemError, sendProblem } from './problem';
 import { healthRoutes } from './routes/health';
@@ -45,30 +44,9 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  app.use(
-    pinoHttp({
-      logger: deps.log,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id =
-          typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      autoLogging: {
-        ignore: (req) => req.url === '/healthz' || req.url === '/metrics' || req.url === '/readyz',
-      },
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({
-          id: req.id,
-          method: req.method,
-          url: req.url,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    }),
-  );
+  // Responses are small and never cached: no ETag hashing per response.
+  app.set('etag', false);
+  app.use(requestLog(deps.log));
   // Campaign audiences may list up to 100,000 recipient ids inline: a larger body there only.
   app.post('/v1/campaigns', express.json({ limit: '4mb' }));
   app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));

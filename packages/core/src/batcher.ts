@@ -11,20 +11,20 @@ export interface BatcherOptions {
   onError?: (err: unknown) => void;
 }
 
-interface Pending<T> {
+interface Pending<T, R> {
   item: T;
-  resolve: () => void;
+  resolve: (result: R) => void;
   reject: (err: Error) => void;
 }
 
 /**
  * Group commit: items added from many concurrent callers are written together,
  * one write in flight at a time, in arrival order. `add()` resolves once its
- * item's write succeeded, so callers can wait for durability without paying a
- * round trip each.
+ * item's write succeeded (with the item's result, if the write gives them), so
+ * callers can wait for durability without paying a round trip each.
  */
-export class Batcher<T> {
-  private pending: Pending<T>[] = [];
+export class Batcher<T, R = void> {
+  private pending: Pending<T, R>[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
@@ -32,7 +32,8 @@ export class Batcher<T> {
   private readonly maxBatch: number;
 
   constructor(
-    private readonly write: (items: T[]) => Promise<void>,
+    /** Writes a batch; may resolve with one result per item, in order. */
+    private readonly write: (items: T[]) => Promise<R[] | void>,
     private readonly options: BatcherOptions = {},
   ) {
     this.intervalMs = options.intervalMs ?? 5;
@@ -43,11 +44,9 @@ export class Batcher<T> {
     return this.pending.length;
   }
 
-  add(item: T): Promise<void> {
+  add(item: T): Promise<R> {
     if (this.closed) return Promise.reject(new Error('batcher is closed'));
-    const done = new Promise<void>((resolve, reject) =>
-      this.pending.push({ item, resolve, reject }),
-    );
+    const done = new Promise<R>((resolve, reject) => this.pending.push({ item, resolve, reject }));
     if (this.pending.length >= this.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
     return done;
@@ -77,8 +76,8 @@ export class Batcher<T> {
     let delayMs = 50;
     for (;;) {
       try {
-        await this.write(items);
-        for (const p of batch) p.resolve();
+        const results = await this.write(items);
+        batch.forEach((p, i) => p.resolve(results ? (results[i] as R) : (undefined as R)));
         return;
       } catch (err) {
         this.options.onError?.(err);

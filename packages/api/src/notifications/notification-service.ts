@@ -1,5 +1,4 @@
 import {
-  enqueueJobs,
   laneQueueName,
   markDeliveriesCancelled,
   type Logger,
@@ -28,6 +27,7 @@ import {
   type CompiledTemplate,
   type TemplateRenderer,
 } from '@herald/templates';
+import { createEnqueueBatcher, createInsertBatcher } from './accept-batchers';
 import { hashRequestBody } from './canonical-json';
 import type { NotificationRequest } from './notification-request';
 import {
@@ -105,6 +105,9 @@ export interface AcceptOptions {
  */
 export function createNotificationService(deps: NotificationServiceDeps) {
   const now = deps.now ?? (() => new Date());
+  // Concurrent single sends share one insert statement and one enqueue per queue.
+  const inserts = createInsertBatcher(deps.db.pool);
+  const enqueues = createEnqueueBatcher(deps);
 
   /**
    * Plans each request, loading what they reference (stored recipients) in one
@@ -158,14 +161,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       deps.log.warn({ jobs: jobs.length }, 'Redis unavailable; leaving jobs to the outbox relay');
       return;
     }
-    const { enqueued, failed } = await enqueueJobs(deps.queues, jobs, deps.retry);
-    deps.outboxAck.acknowledge(enqueued);
-    for (const f of failed) {
-      deps.log.warn(
-        { err: f.error, queue: f.queue },
-        'enqueue failed; the outbox relay will retry',
-      );
-    }
+    await Promise.all(jobs.map((job) => enqueues.add(job)));
   }
 
   return {
@@ -175,21 +171,20 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         throw planned ?? new Error('nothing planned');
       const requestHash = options.idempotencyKey ? hashRequestBody(request) : '';
       const { rows, due } = groupOutboxJobs(planned.outbox);
-      const inserted = await insertNotifications(deps.db.pool, [
-        {
-          notification: planned.notification,
-          outbox: rows,
-          idempotency: options.idempotencyKey
-            ? {
-                owner: options.owner,
-                key: options.idempotencyKey,
-                requestHash,
-                response: planned.response,
-              }
-            : undefined,
-        },
-      ]);
-      if (!inserted.has(planned.notification.id)) {
+      const outcome = await inserts.add({
+        notification: planned.notification,
+        outbox: rows,
+        idempotency: options.idempotencyKey
+          ? {
+              owner: options.owner,
+              key: options.idempotencyKey,
+              requestHash,
+              response: planned.response,
+            }
+          : undefined,
+      });
+      if ('error' in outcome) throw outcome.error;
+      if (!outcome.inserted) {
         // The key was claimed first by an earlier request.
         const record = await findIdempotencyRecord(
           deps.db.pool,

@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { CHANNELS, type Redis } from '@herald/core';
 import type { Database } from '@herald/db';
@@ -18,6 +18,7 @@ import { principalOf, type createAuthorizer } from '../auth';
 import { fieldErrorsFromZod, ProblemError, validationProblem, type FieldError } from '../problem';
 import { deleteTemplate, findTemplate, saveTemplate } from '../templates/template-store';
 import { requireJsonBody } from './notifications';
+import { requestLogOf } from '../request-log';
 
 const TEMPLATE_KEY = /^[\w.-]{1,100}$/;
 
@@ -66,12 +67,12 @@ export function templateRoutes(deps: {
   const write = deps.authorize('templates:write');
 
   /** Tells every renderer to reload the key; its TTL covers a publish that fails. */
-  async function announce(req: Request, key: string): Promise<void> {
+  async function announce(res: Response, key: string): Promise<void> {
     deps.renderer?.invalidate(key);
     try {
       await publishTemplateChange(deps.redis, deps.prefix, key);
     } catch (err) {
-      req.log.warn({ err, templateKey: key }, 'template change not published');
+      requestLogOf(res).warn({ err, templateKey: key }, 'template change not published');
     }
   }
 
@@ -90,7 +91,7 @@ export function templateRoutes(deps: {
       parsed.data,
       principalOf(res).sub,
     );
-    await announce(req, key);
+    await announce(res, key);
     res
       .status(created ? 201 : 200)
       .location(`/v1/templates/${key}`)
@@ -109,7 +110,7 @@ export function templateRoutes(deps: {
     const deleted =
       TEMPLATE_KEY.test(key) && (await deleteTemplate(deps.db.prisma, key, principalOf(res).sub));
     if (!deleted) throw notFound(key);
-    await announce(req, key);
+    await announce(res, key);
     res.status(204).end();
   });
 
