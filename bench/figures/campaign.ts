@@ -1,7 +1,5 @@
-import { mintToken } from '@herald/api';
 import { runChild } from '../lib/child';
 import {
-  JWT_SECRET,
   n,
   resetState,
   serviceEnv,
@@ -10,6 +8,7 @@ import {
   startWebhookWorker,
   waitUntil,
   type BenchContext,
+  benchToken,
 } from '../lib/context';
 import { cpuShare, cpuSnapshot } from '../lib/cpu';
 
@@ -39,7 +38,7 @@ export async function campaignFigure(ctx: BenchContext): Promise<void> {
     'scheduler',
   );
   const worker = startWebhookWorker(ctx);
-  const auth = `Bearer ${mintToken({ sub: 'bench', scopes: ['campaigns:write', 'campaigns:read'], ttl: '2h', issuer: 'herald', audience: 'herald-api', key: { secret: JWT_SECRET } })}`;
+  const auth = `Bearer ${benchToken(['campaigns:write', 'campaigns:read'])}`;
 
   const baseline = await usedMemory(ctx);
   let peak = baseline;

@@ -1,19 +1,11 @@
 import autocannon from 'autocannon';
-import { mintToken } from '@herald/api';
-import { JWT_SECRET, n, resetState, startGateway, type BenchContext } from '../lib/context';
+import { n, resetState, startGateway, type BenchContext, benchToken } from '../lib/context';
 import { cpuShare, cpuSnapshot } from '../lib/cpu';
 
 const GATEWAY_PORT = 3991;
 
 function token(): string {
-  return mintToken({
-    sub: 'bench',
-    scopes: ['notifications:write'],
-    ttl: '1h',
-    issuer: 'herald',
-    audience: 'herald-api',
-    key: { secret: JWT_SECRET },
-  });
+  return benchToken(['notifications:write']);
 }
 
 const item = (i: number) => ({

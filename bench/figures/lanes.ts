@@ -1,6 +1,4 @@
-import { mintToken } from '@herald/api';
 import {
-  JWT_SECRET,
   n,
   resetState,
   startGateway,
@@ -9,6 +7,7 @@ import {
   waitUntil,
   RETRY,
   type BenchContext,
+  benchToken,
 } from '../lib/context';
 import { percentile } from '../lib/measure';
 import { seedDeliveries } from '../lib/seed';
@@ -43,14 +42,7 @@ export async function lanesFigure(ctx: BenchContext): Promise<void> {
     60_000,
     'the campaign to start',
   );
-  const token = mintToken({
-    sub: 'bench',
-    scopes: ['notifications:write'],
-    ttl: '1h',
-    issuer: 'herald',
-    audience: 'herald-api',
-    key: { secret: JWT_SECRET },
-  });
+  const token = benchToken(['notifications:write']);
   const arrivals = new Map<string, number>();
   sink.child.on('tx', (m) => arrivals.set(String(m.path), Number(m.at)));
   const sentAt = new Map<string, number>();

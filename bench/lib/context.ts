@@ -1,3 +1,4 @@
+import { mintToken } from '@herald/api';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RetryConfig } from '@herald/core';
@@ -131,4 +132,16 @@ export async function startGateway(ctx: BenchContext, port: number): Promise<Chi
     'the gateway to be ready',
   );
   return gateway;
+}
+
+/** A gateway token for the bench's own calls. */
+export function benchToken(scopes: string[]): string {
+  return mintToken({
+    sub: 'bench',
+    scopes,
+    ttl: '2h',
+    issuer: 'herald',
+    audience: 'herald-api',
+    key: { secret: JWT_SECRET },
+  });
 }

@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RetryConfig } from './config/common';
-import { JOB_PAYLOAD_VERSION, MAX_DELIVERIES_PER_JOB } from './job-payload';
+import { JOB_PAYLOAD_VERSION, MAX_DELIVERIES_PER_JOB, type DeliveryBatch } from './job-payload';
 import {
   allLaneQueues,
   CHANNELS,
@@ -110,19 +110,22 @@ export function planJobs(
               jobId: batchJobId(chunk.map((j) => j.deliveryId)),
               queue,
               lane: parsed.lane,
-              data: {
-                v: JOB_PAYLOAD_VERSION,
-                kind: 'batch',
-                channel: parsed.channel,
-                lane: parsed.lane,
-                deliveries: chunk.map((j) => j.payload),
-              },
+              data: batchJobData(
+                parsed.channel,
+                parsed.lane,
+                chunk.map((j) => j.payload),
+              ),
               deliveryIds: chunk.map((j) => j.deliveryId),
             },
       );
     }
   }
   return planned;
+}
+
+/** The data of a batch job: deliveries of one channel and lane. */
+export function batchJobData(channel: Channel, lane: Lane, payloads: unknown[]): DeliveryBatch {
+  return { v: JOB_PAYLOAD_VERSION, kind: 'batch', channel, lane, deliveries: payloads };
 }
 
 /** A batch's job id: its first delivery id, marked, so it never collides with a single job. */

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import {
   enqueueJobs,
-  JOB_PAYLOAD_VERSION,
+  batchJobData,
   parseLaneQueueName,
   type Logger,
   type PlannedJob,
@@ -35,13 +35,11 @@ export function jobsFromOutbox(entries: readonly ClaimedOutboxEntry[], now: numb
       lane: parsed.lane,
       data: single
         ? first.payload
-        : {
-            v: JOB_PAYLOAD_VERSION,
-            kind: 'batch',
-            channel: parsed.channel,
-            lane: parsed.lane,
-            deliveries: group.map((e) => e.payload),
-          },
+        : batchJobData(
+            parsed.channel,
+            parsed.lane,
+            group.map((e) => e.payload),
+          ),
       deliveryIds: group.map((e) => e.deliveryId),
       delayMs: Math.max(0, first.availableAt.getTime() - now),
     });

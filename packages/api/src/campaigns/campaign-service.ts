@@ -8,15 +8,10 @@ import {
   type CampaignView,
   type Database,
 } from '@herald/db';
-import {
-  isTemplateError,
-  MissingVariablesError,
-  renderTemplate,
-  TemplateChannelMissingError,
-  type TemplateRenderer,
-} from '@herald/templates';
+import type { TemplateRenderer } from '@herald/templates';
+import { templateFieldErrors } from '../template-check';
 import { v7 as uuidv7 } from 'uuid';
-import { ProblemError, validationProblem, type FieldError } from '../problem';
+import { ProblemError, validationProblem } from '../problem';
 import type { CampaignRequest } from './campaign-request';
 
 const DEFAULT_CATEGORY = 'marketing';
@@ -44,27 +39,11 @@ export function createCampaignService(deps: {
       throw validationProblem([
         { field: 'template', in: 'body', message: `no template ${request.template}` },
       ]);
-    const errors: FieldError[] = [];
-    const missing = new Set<string>();
-    for (const channel of request.channels) {
-      try {
-        // Each recipient adds `recipient.id`; the rest must come with the campaign.
-        renderTemplate(template, channel, { ...(request.data ?? {}), recipient: { id: 'check' } });
-      } catch (err) {
-        if (err instanceof MissingVariablesError) err.variables.forEach((v) => missing.add(v));
-        else if (err instanceof TemplateChannelMissingError) {
-          errors.push({
-            field: 'channels',
-            in: 'body',
-            message: `template ${request.template} has no ${channel} content`,
-          });
-        } else if (isTemplateError(err))
-          errors.push({ field: 'template', in: 'body', message: (err as Error).message });
-        else throw err;
-      }
-    }
-    for (const name of [...missing].sort())
-      errors.push({ field: `data.${name}`, in: 'body', message: `missing variable ${name}` });
+    // Each recipient adds `recipient.id`; the rest must come with the campaign.
+    const errors = templateFieldErrors(template, request.template, request.channels, {
+      ...(request.data ?? {}),
+      recipient: { id: 'check' },
+    });
     if (errors.length > 0) throw validationProblem(errors);
     return template.category;
   }

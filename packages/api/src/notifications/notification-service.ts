@@ -18,15 +18,9 @@ import {
 import type { Queue } from 'bullmq';
 import type { Counter } from 'prom-client';
 import { v7 as uuidv7 } from 'uuid';
-import { ProblemError, validationProblem, type FieldError } from '../problem';
-import {
-  isTemplateError,
-  MissingVariablesError,
-  renderTemplate,
-  TemplateChannelMissingError,
-  type CompiledTemplate,
-  type TemplateRenderer,
-} from '@herald/templates';
+import { ProblemError, validationProblem } from '../problem';
+import type { TemplateRenderer } from '@herald/templates';
+import { templateFieldErrors } from '../template-check';
 import { createEnqueueBatcher, createInsertBatcher } from './accept-batchers';
 import { hashRequestBody } from './canonical-json';
 import type { NotificationRequest } from './notification-request';
@@ -35,44 +29,6 @@ import {
   type AcceptedResponse,
   type PlannedNotification,
 } from './plan-notification';
-
-/**
- * Renders a template send once per channel to refuse, at the door, what can
- * never be delivered: missing variables (named), a channel the template lacks.
- */
-function checkTemplate(
-  template: CompiledTemplate,
-  request: NotificationRequest,
-  locale: string | undefined,
-): ProblemError | undefined {
-  const missing = new Set<string>();
-  const errors: FieldError[] = [];
-  for (const channel of request.channels) {
-    try {
-      renderTemplate(template, channel, request.data ?? {}, locale);
-    } catch (err) {
-      if (err instanceof MissingVariablesError) err.variables.forEach((v) => missing.add(v));
-      else if (err instanceof TemplateChannelMissingError) {
-        errors.push({
-          field: 'channels',
-          in: 'body',
-          message: `template ${request.template} has no ${channel} content`,
-        });
-      } else if (isTemplateError(err)) {
-        errors.push({ field: 'template', in: 'body', message: (err as Error).message });
-      } else throw err;
-    }
-  }
-  for (const name of [...missing].sort()) {
-    errors.push({ field: `data.${name}`, in: 'body', message: `missing variable ${name}` });
-  }
-  return errors.length > 0
-    ? validationProblem(
-        errors,
-        `The template ${request.template} cannot be rendered with this request.`,
-      )
-    : undefined;
-}
 
 /** Connection states in which Redis is known to be away (not merely still connecting). */
 const REDIS_DOWN = new Set(['reconnecting', 'close', 'end']);
@@ -142,8 +98,19 @@ export function createNotificationService(deps: NotificationServiceDeps) {
             { field: 'template', in: 'body', message: `no template ${request.template}` },
           ]);
         }
-        const problem = checkTemplate(template, request, recipient?.locale);
-        if (problem) return problem;
+        const errors = templateFieldErrors(
+          template,
+          request.template,
+          request.channels,
+          request.data ?? {},
+          recipient?.locale,
+        );
+        if (errors.length > 0) {
+          return validationProblem(
+            errors,
+            `The template ${request.template} cannot be rendered with this request.`,
+          );
+        }
         category ??= template.category;
       }
       return planNotification(
