@@ -9,6 +9,7 @@ import {
   waitUntil,
   type BenchContext,
   benchToken,
+  JWT_SECRET,
 } from '../lib/context';
 import { cpuShare, cpuSnapshot } from '../lib/cpu';
 
