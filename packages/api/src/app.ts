@@ -24,6 +24,7 @@ import { templateRoutes } from './routes/templates';
 import { operatorRoutes } from './routes/operators';
 import { basicAuth, BULL_BOARD_PATH, bullBoardRouter } from './routes/bull-board';
 import { createDeadLetterAdmin } from './operations/dead-letter-admin';
+import { apiDocsRoutes } from './routes/api-docs';
 
 export interface AppDeps {
   config: Pick<GatewayConfig, 'jwt' | 'retry' | 'queuePrefix' | 'admin' | 'publicUrl'> &
@@ -132,6 +133,8 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(unsubscribeRoutes({ db: deps.db, secret: deps.config.unsubscribeSecret }));
+  // The API reference: /openapi.json (generated from the request schemas) and /docs.
+  app.use(apiDocsRoutes({ publicUrl: deps.config.publicUrl }));
   // The dashboard exists only when operator credentials are configured: never open.
   if (deps.config.admin) {
     app.use(

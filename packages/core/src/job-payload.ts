@@ -25,7 +25,7 @@ const jobCommon = {
   campaignId: z.uuid().optional(),
   recipientId: z.string().optional(),
   lane: z.enum(LANES),
-  /** Epoch ms when the gateway accepted the notification (for end-to-end latency). */
+  /** Epoch ms when the notification was accepted, or came due (sendAt): end-to-end latency starts here. */
   acceptedAt: z.number().int().nonnegative(),
   /**
    * strategy "fallback": the jobs to try, in order, if this one fails for good.

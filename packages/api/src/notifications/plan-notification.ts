@@ -82,7 +82,8 @@ export function planNotification(
           notificationId: id,
           ...(request.to.recipientId !== undefined ? { recipientId: request.to.recipientId } : {}),
           lane,
-          acceptedAt: ctx.now.getTime(),
+          // Latency is measured from when it was due: acceptance, or its sendAt.
+          acceptedAt: scheduled && sendAt ? sendAt.getTime() : ctx.now.getTime(),
           channel,
           to,
           // A stored template is rendered by the worker (which caches it per version).

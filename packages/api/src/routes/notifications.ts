@@ -10,12 +10,12 @@ import { storableJsonErrors } from '../storable-json';
 
 /** Up to 1,000 notification bodies, each validated on its own. */
 export const MAX_BATCH_ITEMS = 1000;
-const batchEnvelopeSchema = z
+export const batchEnvelopeSchema = z
   .object({ items: z.array(z.unknown()).min(1).max(MAX_BATCH_ITEMS) })
   .strict();
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function requireJsonBody(req: Request): unknown {
   if (!req.is('application/json')) {

@@ -15,19 +15,19 @@ import { getQueueOverview } from '../operations/queue-overview';
 import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
 import { requireJsonBody } from './notifications';
 
-const listQuery = z.object({
+export const dlqListQuerySchema = z.object({
   channel: z.enum(CHANNELS),
   offset: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 
-const redriveManyBody = z
+export const redriveManyBodySchema = z
   .object({ channel: z.enum(CHANNELS), limit: z.number().int().min(1).max(1000).default(100) })
   .strict();
 
-const JOB_ID = /^[\w.-]{1,100}$/;
+export const JOB_ID = /^[\w.-]{1,100}$/;
 
-const messagingTestBody = z
+export const messagingTestBodySchema = z
   .object({
     recipientId: recipientIdSchema.optional(),
     to: notificationTargetSchema.optional(),
@@ -65,7 +65,7 @@ export function operatorRoutes(deps: {
   });
 
   router.get('/v1/dlq', admin, async (req, res) => {
-    const parsed = listQuery.safeParse(req.query);
+    const parsed = dlqListQuerySchema.safeParse(req.query);
     if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error, 'query'));
     const { channel, offset, limit } = parsed.data;
     const page = await deps.deadLetters.list(channel, offset, limit);
@@ -73,7 +73,7 @@ export function operatorRoutes(deps: {
   });
 
   router.post('/v1/dlq/redrive', admin, async (req, res) => {
-    const parsed = redriveManyBody.safeParse(requireJsonBody(req));
+    const parsed = redriveManyBodySchema.safeParse(requireJsonBody(req));
     if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
     const redriven = await deps.deadLetters.redriveMany(
       parsed.data.channel,
@@ -101,7 +101,7 @@ export function operatorRoutes(deps: {
   });
 
   router.post('/v1/messaging/test', admin, async (req, res) => {
-    const parsed = messagingTestBody.safeParse(requireJsonBody(req));
+    const parsed = messagingTestBodySchema.safeParse(requireJsonBody(req));
     if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
     const { recipientId, to, channel, template, content, data } = parsed.data;
     const sub = principalOf(res).sub;

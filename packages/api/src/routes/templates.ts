@@ -20,9 +20,9 @@ import { deleteTemplate, findTemplate, saveTemplate } from '../templates/templat
 import { requireJsonBody } from './notifications';
 import { requestLogOf } from '../request-log';
 
-const TEMPLATE_KEY = /^[\w.-]{1,100}$/;
+export const TEMPLATE_KEY = /^[\w.-]{1,100}$/;
 
-const previewBody = z
+export const previewBodySchema = z
   .object({
     channel: z.enum(CHANNELS),
     data: z.record(z.string(), z.json()).default({}),
@@ -116,7 +116,7 @@ export function templateRoutes(deps: {
 
   router.post('/v1/templates/:key/preview', read, async (req, res) => {
     const key = String(req.params.key);
-    const parsed = previewBody.safeParse(requireJsonBody(req));
+    const parsed = previewBodySchema.safeParse(requireJsonBody(req));
     if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
     const stored = TEMPLATE_KEY.test(key)
       ? await loadStoredTemplate(deps.db.prisma, key)

@@ -1,0 +1,178 @@
+import { z } from 'zod';
+import { CHANNELS } from '@herald/core';
+import type { CampaignView } from '@herald/db';
+import { campaignRequestSchema, MAX_INLINE_AUDIENCE } from '../campaigns/campaign-request';
+import { UUID } from '../routes/notifications';
+import { ids, RESET_LINK, TEMPLATE_KEY_EXAMPLE } from './examples';
+import {
+  BEARER_ERRORS,
+  JSON_BODY_ERRORS,
+  type OperationSpec,
+  type ResponseSpec,
+} from './operation-spec';
+
+const campaignStatusSchema = z.enum(['scheduled', 'running', 'paused', 'completed', 'cancelled']);
+
+export const campaignCreatedSchema = z.object({ id: z.uuid(), status: campaignStatusSchema });
+
+/** GET /v1/campaigns/:id (campaign-store.ts's CampaignView). */
+export const campaignViewSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  status: campaignStatusSchema,
+  channels: z.array(z.enum(CHANNELS)),
+  category: z.string().describe('The preference category recipients can unsubscribe from'),
+  templateKey: z.string().optional(),
+  sendAt: z.iso.datetime().optional(),
+  throttle: z.object({ perSecond: z.int().min(1) }).optional(),
+  counts: z.object({
+    total: z.int().min(0),
+    queued: z.int().min(0),
+    sent: z.int().min(0),
+    failed: z.int().min(0),
+    skipped: z.int().min(0),
+    cancelled: z.int().min(0),
+  }),
+  expanded: z.boolean().describe('Whether every recipient of the audience has a delivery yet'),
+  createdAt: z.iso.datetime(),
+  startedAt: z.iso.datetime().optional(),
+  completedAt: z.iso.datetime().optional(),
+}) satisfies z.ZodType<CampaignView>;
+
+const campaignExample = {
+  id: ids.campaign,
+  name: 'Spring sale',
+  status: 'running',
+  channels: ['email'],
+  category: 'marketing',
+  throttle: { perSecond: 200 },
+  counts: { total: 48210, queued: 20110, sent: 27950, failed: 12, skipped: 138, cancelled: 0 },
+  expanded: true,
+  createdAt: '2026-03-02T09:00:00.000Z',
+  startedAt: '2026-03-02T09:00:00.004Z',
+};
+
+const campaignId = {
+  id: { schema: z.string().regex(UUID), description: 'The campaign id', example: ids.campaign },
+};
+
+const viewResponse = (description: string, example: object, summary: string): ResponseSpec => ({
+  description,
+  json: {
+    component: 'Campaign',
+    schema: campaignViewSchema,
+    examples: { campaign: { summary, value: example } },
+  },
+});
+
+const control = (
+  action: 'pause' | 'resume' | 'cancel',
+  summary: string,
+  after: object,
+): OperationSpec => ({
+  method: 'post',
+  path: `/v1/campaigns/:id/${action}`,
+  operationId: `${action}Campaign`,
+  tag: 'Campaigns',
+  summary,
+  auth: { bearer: ['campaigns:write'] },
+  pathParams: campaignId,
+  responses: {
+    202: viewResponse('The campaign in its new status.', after, `After ${action}`),
+  },
+  errors: {
+    ...BEARER_ERRORS,
+    404: true,
+    409: `The campaign's status does not allow ${action} (e.g. a completed campaign).`,
+  },
+});
+
+export const campaignOperations: OperationSpec[] = [
+  {
+    method: 'post',
+    path: '/v1/campaigns',
+    operationId: 'createCampaign',
+    tag: 'Campaigns',
+    summary: 'Start (or schedule) a campaign to an audience',
+    description:
+      `The audience is up to ${MAX_INLINE_AUDIENCE.toLocaleString('en')} inline recipient ids, ` +
+      'a tag, or every stored recipient. The call returns at once; the audience is expanded in ' +
+      'the background, in batches. Bodies up to 4 MiB. Every campaign email carries ' +
+      'List-Unsubscribe (RFC 8058).',
+    auth: { bearer: ['campaigns:write'] },
+    body: {
+      component: 'CampaignRequest',
+      schema: campaignRequestSchema,
+      examples: {
+        tagInline: {
+          summary: 'Inline content to every recipient tagged beta, throttled',
+          value: {
+            name: 'Spring sale',
+            channels: ['email'],
+            content: {
+              email: {
+                subject: 'Spring sale: 20% off until Sunday',
+                html: '<h1>Spring sale</h1><p>20% off everything until Sunday.</p>',
+                text: 'Spring sale: 20% off everything until Sunday.',
+              },
+            },
+            audience: { tag: 'beta' },
+            throttle: { perSecond: 200 },
+            category: 'marketing',
+          },
+        },
+        listedTemplate: {
+          summary: 'A stored template to listed recipients, at a later time',
+          value: {
+            name: 'Forced password reset',
+            template: TEMPLATE_KEY_EXAMPLE,
+            channels: ['email'],
+            audience: { recipientIds: ['u-42', 'u-43', 'u-44'] },
+            data: { name: 'there', link: RESET_LINK },
+            sendAt: '2030-01-15T09:00:00Z',
+          },
+        },
+      },
+    },
+    responses: {
+      202: {
+        description: 'Accepted: `running` (expansion under way) or `scheduled`.',
+        headers: { Location: { description: 'The campaign', schema: { type: 'string' } } },
+        json: {
+          component: 'CampaignCreated',
+          schema: campaignCreatedSchema,
+          examples: {
+            tagInline: { summary: 'Started', value: { id: ids.campaign, status: 'running' } },
+            listedTemplate: {
+              summary: 'Scheduled',
+              value: { id: ids.campaign, status: 'scheduled' },
+            },
+          },
+        },
+      },
+    },
+    errors: { ...BEARER_ERRORS, ...JSON_BODY_ERRORS },
+  },
+  {
+    method: 'get',
+    path: '/v1/campaigns/:id',
+    operationId: 'getCampaign',
+    tag: 'Campaigns',
+    summary: 'A campaign: status and delivery counts',
+    auth: { bearer: ['campaigns:read'] },
+    pathParams: campaignId,
+    responses: { 200: viewResponse('The campaign.', campaignExample, 'Half way through') },
+    errors: { ...BEARER_ERRORS, 404: true },
+  },
+  control('pause', 'Pause a campaign (workers stop at their next batch)', {
+    ...campaignExample,
+    status: 'paused',
+  }),
+  control('resume', 'Resume a paused campaign', campaignExample),
+  control('cancel', 'Cancel a campaign: what has not started becomes cancelled', {
+    ...campaignExample,
+    status: 'cancelled',
+    counts: { ...campaignExample.counts, queued: 0, cancelled: 20110 },
+    completedAt: '2026-03-02T09:12:31.000Z',
+  }),
+];

@@ -1,0 +1,7 @@
+export {
+  buildOpenApiDocument,
+  OPERATIONS,
+  type OpenApiDocument,
+  type OpenApiDocumentOptions,
+} from './build-openapi-document';
+export { openApiPath, type OperationSpec } from './operation-spec';

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { CHANNELS, LANES } from '@herald/core';
+import type { DeliveryStatus, NotificationView } from '@herald/db';
+import type { AcceptedResponse } from '../notifications/plan-notification';
+import { problemSchema } from './problem-responses';
+
+/** Response bodies of the notification operations, each checked against the type the code returns. */
+
+export const deliveryStatusSchema = z.enum([
+  'pending',
+  'scheduled',
+  'queued',
+  'sending',
+  'sent',
+  'failed',
+  'cancelled',
+  'skipped',
+]) satisfies z.ZodType<DeliveryStatus>;
+
+/** 202 of POST /v1/notifications (plan-notification.ts's AcceptedResponse). */
+export const acceptedNotificationSchema = z.object({
+  id: z.uuid(),
+  status: deliveryStatusSchema.describe('`queued`, or `scheduled` when sendAt is in the future'),
+  deliveries: z.array(
+    z.object({
+      id: z.uuid(),
+      channel: z.enum(CHANNELS),
+      status: deliveryStatusSchema,
+      reason: z.string().optional().describe('Why a delivery was skipped'),
+    }),
+  ),
+}) satisfies z.ZodType<AcceptedResponse>;
+
+const attemptSchema = z.object({
+  attempt: z.int().min(1),
+  at: z.iso.datetime(),
+  outcome: z.enum(['sent', 'transient_error', 'permanent_error', 'rate_limited']),
+  errorCode: z.string().optional(),
+  error: z.string().optional(),
+  providerMessageId: z.string().optional(),
+  durationMs: z.number().min(0),
+});
+
+/** GET /v1/notifications/:id (notification-view.ts's NotificationView). */
+export const notificationViewSchema = z.object({
+  id: z.uuid(),
+  status: deliveryStatusSchema.describe("A summary of its deliveries' statuses"),
+  lane: z.enum(LANES),
+  strategy: z.enum(['all', 'fallback']),
+  channels: z.array(z.enum(CHANNELS)),
+  recipientId: z.string().optional(),
+  campaignId: z.uuid().optional(),
+  templateKey: z.string().optional(),
+  metadata: z.json().optional(),
+  createdAt: z.iso.datetime(),
+  sendAt: z.iso.datetime().optional(),
+  dispatchedAt: z.iso.datetime().optional(),
+  cancelledAt: z.iso.datetime().optional(),
+  deliveries: z.array(
+    z.object({
+      id: z.uuid(),
+      channel: z.enum(CHANNELS),
+      lane: z.enum(LANES),
+      status: deliveryStatusSchema,
+      reason: z.string().optional(),
+      attemptsCount: z.int().min(0),
+      providerMessageId: z.string().optional(),
+      queuedAt: z.iso.datetime().optional(),
+      sentAt: z.iso.datetime().optional(),
+      updatedAt: z.iso.datetime(),
+      attempts: z.array(attemptSchema),
+    }),
+  ),
+}) satisfies z.ZodType<NotificationView>;
+
+export const cancelledNotificationSchema = notificationViewSchema.extend({
+  cancelled: z.array(z.uuid()).describe('The deliveries this call cancelled'),
+});
+
+export const batchResultSchema = z.object({
+  accepted: z.int().min(0),
+  rejected: z.int().min(0),
+  items: z.array(
+    z.union([
+      acceptedNotificationSchema.extend({ index: z.int().min(0) }),
+      z.object({ index: z.int().min(0), error: problemSchema }),
+    ]),
+  ),
+});

@@ -1,0 +1,195 @@
+import { z } from 'zod';
+import type { PushSubscriptionView, RecipientView } from '@herald/db';
+import { recipientIdSchema } from '../notifications/notification-request';
+import {
+  pushSubscriptionQuerySchema,
+  pushSubscriptionRequestSchema,
+  recipientProfileSchema,
+} from '../recipients/recipient-request';
+import { ids, RECIPIENT_ID, recipientProfileExample, recipientViewExample } from './examples';
+import { BEARER_ERRORS, JSON_BODY_ERRORS, type OperationSpec } from './operation-spec';
+
+export const pushSubscriptionViewSchema = z.object({
+  id: z.uuid(),
+  endpoint: z.url(),
+  createdAt: z.iso.datetime(),
+  lastUsedAt: z.iso.datetime().optional(),
+}) satisfies z.ZodType<PushSubscriptionView>;
+
+/** A stored recipient (recipient-admin.ts's RecipientView); push keys are never shown. */
+export const recipientViewSchema = z.object({
+  id: z.string(),
+  email: z.string().nullable(),
+  telegramChatId: z.string().nullable(),
+  webhookUrl: z.string().nullable(),
+  locale: z.string().nullable(),
+  timezone: z.string().nullable(),
+  tags: z.array(z.string()),
+  preferences: z.object({
+    channels: z.object({
+      email: z.boolean().optional(),
+      telegram: z.boolean().optional(),
+      push: z.boolean().optional(),
+      webhook: z.boolean().optional(),
+    }),
+    categories: z.record(z.string(), z.boolean()),
+  }),
+  unreachable: z
+    .record(z.string(), z.json())
+    .describe('Channels a provider reported unreachable: `{telegram: {at, reason}}`'),
+  pushSubscriptions: z.array(pushSubscriptionViewSchema),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+}) satisfies z.ZodType<RecipientView>;
+
+export const vapidPublicKeySchema = z.object({ publicKey: z.string() });
+
+const recipientId = {
+  id: {
+    schema: recipientIdSchema,
+    description: 'Your id for the person (letters, digits and _ . @ : + -)',
+    example: RECIPIENT_ID,
+  },
+};
+
+const subscriptionExample = {
+  endpoint: 'https://fcm.googleapis.com/fcm/send/dGVzdC1zdWJzY3JpcHRpb24tZm9yLXUtNDI',
+  keys: {
+    p256dh:
+      'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
+    auth: 'tBHItJI5svbpez7KI4CCXg',
+  },
+  expirationTime: null,
+};
+
+const recipientResponse = (description: string) => ({
+  description,
+  json: {
+    component: 'Recipient',
+    schema: recipientViewSchema,
+    examples: { ada: { summary: 'Ada', value: recipientViewExample } },
+  },
+});
+
+export const recipientOperations: OperationSpec[] = [
+  {
+    method: 'put',
+    path: '/v1/recipients/:id',
+    operationId: 'putRecipient',
+    tag: 'Recipients',
+    summary: 'Create or replace a recipient profile',
+    description:
+      'The whole profile: fields left out (or null) are cleared. Push subscriptions have their ' +
+      'own endpoints and are kept.',
+    auth: { bearer: ['recipients:write'] },
+    pathParams: recipientId,
+    body: {
+      component: 'RecipientProfile',
+      schema: recipientProfileSchema,
+      examples: { ada: { summary: 'Every field', value: recipientProfileExample } },
+    },
+    responses: {
+      200: recipientResponse('Replaced.'),
+      201: recipientResponse('Created.'),
+    },
+    errors: { ...BEARER_ERRORS, ...JSON_BODY_ERRORS },
+  },
+  {
+    method: 'get',
+    path: '/v1/recipients/:id',
+    operationId: 'getRecipient',
+    tag: 'Recipients',
+    summary: 'A recipient profile',
+    auth: { bearer: ['recipients:read'] },
+    pathParams: recipientId,
+    responses: { 200: recipientResponse('The recipient.') },
+    errors: { ...BEARER_ERRORS, 404: true, 422: 'The id is not a valid recipient id.' },
+  },
+  {
+    method: 'delete',
+    path: '/v1/recipients/:id',
+    operationId: 'eraseRecipient',
+    tag: 'Recipients',
+    summary: 'Erase a recipient (right to erasure)',
+    description:
+      'Personal data goes, deliveries not sent yet are cancelled; anonymised delivery counts stay.',
+    auth: { bearer: ['recipients:write'] },
+    pathParams: recipientId,
+    responses: { 204: { description: 'Erased.' } },
+    errors: { ...BEARER_ERRORS, 404: true, 422: 'The id is not a valid recipient id.' },
+  },
+  {
+    method: 'post',
+    path: '/v1/recipients/:id/push-subscriptions',
+    operationId: 'addPushSubscription',
+    tag: 'Recipients',
+    summary: "Add a browser's push subscription (PushSubscription.toJSON())",
+    description: 'A push service answering 404 or 410 for a subscription deletes it.',
+    auth: { bearer: ['recipients:write'] },
+    pathParams: recipientId,
+    body: {
+      component: 'PushSubscriptionRequest',
+      schema: pushSubscriptionRequestSchema,
+      examples: { chrome: { summary: 'A Chrome subscription', value: subscriptionExample } },
+    },
+    responses: {
+      201: {
+        description: 'Stored (the same endpoint again replaces its keys).',
+        json: {
+          component: 'PushSubscription',
+          schema: pushSubscriptionViewSchema,
+          examples: {
+            chrome: {
+              summary: 'Stored',
+              value: {
+                id: ids.pushSubscription,
+                endpoint: subscriptionExample.endpoint,
+                createdAt: '2026-03-01T08:05:00.000Z',
+              },
+            },
+          },
+        },
+      },
+    },
+    errors: { ...BEARER_ERRORS, ...JSON_BODY_ERRORS, 404: 'No recipient with this id.' },
+  },
+  {
+    method: 'delete',
+    path: '/v1/recipients/:id/push-subscriptions',
+    operationId: 'removePushSubscription',
+    tag: 'Recipients',
+    summary: 'Remove a push subscription by its endpoint',
+    auth: { bearer: ['recipients:write'] },
+    pathParams: recipientId,
+    query: {
+      schema: pushSubscriptionQuerySchema,
+      examples: { endpoint: subscriptionExample.endpoint },
+    },
+    responses: { 204: { description: 'Removed.' } },
+    errors: { ...BEARER_ERRORS, 404: true, 422: 'The id or the endpoint is not valid.' },
+  },
+  {
+    method: 'get',
+    path: '/v1/push/vapid-public-key',
+    operationId: 'getVapidPublicKey',
+    tag: 'Recipients',
+    summary: 'The VAPID public key browsers subscribe with (no auth)',
+    auth: 'public',
+    responses: {
+      200: {
+        description: 'The key (applicationServerKey), base64url.',
+        json: {
+          component: 'VapidPublicKey',
+          schema: vapidPublicKeySchema,
+          examples: {
+            key: {
+              summary: 'A P-256 public key',
+              value: { publicKey: subscriptionExample.keys.p256dh },
+            },
+          },
+        },
+      },
+    },
+    errors: { 404: 'The push channel is not configured.' },
+  },
+];
