@@ -5,6 +5,16 @@ import { pathToFileURL } from 'node:url';
 export const ROOT = path.resolve(__dirname, '..', '..');
 const TSX = pathToFileURL(require.resolve('tsx')).href;
 
+// A bench stopped with Ctrl-C or SIGTERM takes its services and sinks with it,
+// so a stray worker never skews the next run.
+const running = new Set<ChildProcess>();
+process.once('exit', () => running.forEach((c) => c.kill('SIGKILL')));
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    running.forEach((c) => c.kill('SIGKILL'));
+    process.exit(130);
+  });
+
 export interface Child {
   process: ChildProcess;
   /** Messages the child sent over IPC. */
@@ -29,6 +39,7 @@ export function runChild(
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
+  running.add(child);
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
     stderr += c.toString();
@@ -38,7 +49,12 @@ export function runChild(
   child.on('message', (m: Record<string, unknown>) => {
     for (const l of listeners.get(String(m.type)) ?? []) l(m);
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      running.delete(child);
+      resolve();
+    }),
+  );
   child.once('exit', (code, signal) => {
     if (code && code !== 0)
       process.stderr.write(`[${name}] exited with ${code ?? signal}\n${stderr.slice(-2000)}\n`);

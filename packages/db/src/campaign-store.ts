@@ -184,11 +184,27 @@ export interface FanoutCampaign {
   pacedUntil?: Date;
 }
 
+/** Advisory lock namespace of campaign fan-out (the second key is the campaign's hash). */
+const FANOUT_LOCK_CLASS = 0x6865; // "he"
+
+/**
+ * Thrown by `insertCampaignBatch` when the campaign was paused or cancelled
+ * while its batch was being planned: the transaction rolls back, nothing of
+ * the batch exists.
+ */
+export class CampaignNotRunningError extends Error {
+  constructor(readonly campaignId: string) {
+    super(`campaign ${campaignId} is no longer running`);
+  }
+}
+
 /**
  * Runs `expand` for one running campaign that still has recipients to expand,
- * inside a transaction holding that campaign's row (SKIP LOCKED: replicas
- * expand different campaigns, never the same batch twice). Resolves with
- * undefined when there is nothing to expand.
+ * inside a transaction holding that campaign's fan-out lock: replicas expand
+ * different campaigns, never the same batch twice. The lock is advisory, not
+ * the campaign's row: workers update the row's counters all the time, and
+ * neither side should wait for the other. Resolves with undefined when there
+ * is nothing to expand.
  */
 export async function withCampaignToExpand<T>(
   pool: pg.Pool,
@@ -198,6 +214,21 @@ export async function withCampaignToExpand<T>(
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
+    // Candidates in order, locked one at a time until one is free: the lock
+    // function must not run on every running campaign, or this replica would
+    // hold them all.
+    const { rows: claimed } = await client.query<{ id: string }>(
+      `WITH candidates AS MATERIALIZED (
+         SELECT c.id, c.created_at FROM campaigns c
+         WHERE c.status = 'running' AND c.expanded_at IS NULL AND NOT (c.id = ANY($1::uuid[]))
+         ORDER BY c.created_at, c.id
+       )
+       SELECT id FROM candidates
+       WHERE pg_try_advisory_xact_lock($2, hashtext(id::text))
+       LIMIT 1`,
+      [skip, FANOUT_LOCK_CLASS],
+    );
+    // Read after the lock is held, so the cursor another replica just moved is seen.
     const { rows } = await client.query<{
       id: string;
       template_key: string | null;
@@ -215,11 +246,8 @@ export async function withCampaignToExpand<T>(
               c.cursor, c.throttle_per_second, c.paced_until,
               (SELECT n.id FROM notifications n WHERE n.campaign_id = c.id LIMIT 1) AS notification_id
        FROM campaigns c
-       WHERE c.status = 'running' AND c.expanded_at IS NULL AND NOT (c.id = ANY($1::uuid[]))
-       ORDER BY c.created_at
-       LIMIT 1
-       FOR UPDATE OF c SKIP LOCKED`,
-      [skip],
+       WHERE c.id = $1 AND c.status = 'running' AND c.expanded_at IS NULL`,
+      [claimed[0]?.id ?? null],
     );
     const row = rows[0];
     if (!row) {
@@ -300,6 +328,7 @@ export async function selectAudiencePage(
 /**
  * Writes one fan-out batch in the claim's transaction: the deliveries (and
  * skipped ones), their outbox entries, and the campaign's cursor and counts.
+ * Throws CampaignNotRunningError (roll back) if the campaign was stopped meanwhile.
  */
 export async function insertCampaignBatch(
   client: pg.PoolClient,
@@ -314,7 +343,7 @@ export async function insertCampaignBatch(
   },
 ): Promise<void> {
   const skipped = batch.deliveries.filter((d) => d.status === 'skipped').length;
-  await client.query({
+  const { rowCount } = await client.query({
     name: 'herald_campaign_batch',
     text: `
 WITH d AS (
@@ -330,7 +359,9 @@ WITH d AS (
 )
 UPDATE campaigns SET cursor = $5, paced_until = $6, total = total + $7, skipped = skipped + $8,
   expanded_at = CASE WHEN $9 THEN now() END
-WHERE id = $1`,
+-- Re-checked under the row lock: a pause or cancel committed meanwhile wins.
+WHERE id = $1 AND status = 'running'
+RETURNING id`,
     values: [
       batch.campaignId,
       batch.notificationId,
@@ -359,4 +390,5 @@ WHERE id = $1`,
       batch.expanded,
     ],
   });
+  if (rowCount === 0) throw new CampaignNotRunningError(batch.campaignId);
 }

@@ -134,24 +134,27 @@ WITH a AS (
 ), x AS (
   SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, status delivery_status, reason text,
     attempts int, provider_message_id text, sent_at timestamptz, from_statuses delivery_status[])
+), b AS MATERIALIZED (
+  -- Each row locked before it changes and read with its status before this statement, for
+  -- the campaign counters. Joined here, then to deliveries by primary key: the update stays
+  -- linear in the batch whatever the planner guesses of the recordset's size.
+  SELECT d0.id, d0.status AS old_status, x.status, x.reason, x.attempts, x.provider_message_id, x.sent_at
+  FROM x JOIN deliveries d0 ON d0.id = x.id
+  WHERE x.from_statuses IS NULL OR d0.status = ANY(x.from_statuses)
+  ORDER BY d0.id -- one lock order for every writer: concurrent flushes cannot deadlock
+  FOR UPDATE OF d0
 ), u AS (
   UPDATE deliveries d SET
     -- Terminal statuses stick, except that "sent" is always the truth.
-    status = CASE WHEN x.status = 'sent' OR d.status NOT IN ('sent', 'failed', 'cancelled', 'skipped')
-                  THEN x.status ELSE d.status END,
-    reason = COALESCE(x.reason, d.reason),
-    attempts_count = GREATEST(d.attempts_count, x.attempts),
-    provider_message_id = COALESCE(x.provider_message_id, d.provider_message_id),
-    sent_at = COALESCE(x.sent_at, d.sent_at),
+    status = CASE WHEN b.status = 'sent' OR d.status NOT IN ('sent', 'failed', 'cancelled', 'skipped')
+                  THEN b.status ELSE d.status END,
+    reason = COALESCE(b.reason, d.reason),
+    attempts_count = GREATEST(d.attempts_count, b.attempts),
+    provider_message_id = COALESCE(b.provider_message_id, d.provider_message_id),
+    sent_at = COALESCE(b.sent_at, d.sent_at),
     updated_at = now()
-  -- The statuses before this statement, for the campaign counters: read (and locked) in the
-  -- update's own join. A separate locking CTE would skip rows this statement had already
-  -- updated when evaluated after it, and the counters would miss them.
-  FROM x JOIN (
-    SELECT d0.id, d0.status FROM deliveries d0 JOIN x x0 ON x0.id = d0.id FOR UPDATE OF d0
-  ) b ON b.id = x.id
-  WHERE d.id = x.id AND (x.from_statuses IS NULL OR d.status = ANY(x.from_statuses))
-  RETURNING d.id, d.status, d.campaign_id, b.status AS old_status
+  FROM b WHERE d.id = b.id
+  RETURNING d.id, d.status, d.campaign_id, b.old_status
 ), delta AS (
   SELECT u.campaign_id,
     count(*) FILTER (WHERE u.status = 'sent') - count(*) FILTER (WHERE u.old_status = 'sent') AS sent,

@@ -11,6 +11,7 @@ import {
   type RetryConfig,
 } from '@herald/core';
 import {
+  CampaignNotRunningError,
   groupOutboxJobs,
   insertCampaignBatch,
   selectAudiencePage,
@@ -171,10 +172,15 @@ export function createCampaignFanout(deps: {
             expanded: page.length < pageSize,
           });
           return { campaignId: campaign.id, full: false as const, due, created: deliveries.length };
+        }).catch((err: unknown) => {
+          // Paused or cancelled while this batch was planned: rolled back, try another campaign.
+          if (err instanceof CampaignNotRunningError)
+            return { campaignId: err.campaignId, full: true as const };
+          throw err;
         });
         if (!result) return 0;
         if (result.full) {
-          held.push(result.campaignId); // try another campaign whose lanes have room
+          held.push(result.campaignId); // try another campaign, one whose lanes have room
           continue;
         }
         // Committed: now to Redis. What fails here stays in the outbox for the relay.

@@ -7,7 +7,7 @@ import {
   type CampaignFanoutOptions,
   type CampaignLinks,
 } from './campaign-fanout';
-import { purgeExpiredIdempotencyKeys } from './maintenance';
+import { purgeExpiredIdempotencyKeys, vacuumOutbox } from './maintenance';
 import { createOutboxRelay, type OutboxRelayOptions } from './outbox-relay';
 
 export interface SchedulerDeps {
@@ -57,6 +57,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let lastPurge = 0;
+  let lastVacuum = 0;
 
   async function runOnce(): Promise<{ relayed: number; expanded: number }> {
     let relayed = 0;
@@ -75,6 +76,10 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (Date.now() - lastPurge > 60_000) {
       lastPurge = Date.now();
       await purgeExpiredIdempotencyKeys(deps.pool);
+    }
+    if (Date.now() - lastVacuum > 10_000) {
+      lastVacuum = Date.now();
+      await vacuumOutbox(deps.pool);
     }
     return { relayed, expanded };
   }
