@@ -1,3 +1,4 @@
+import { loadChannelWorkerConfig } from '@herald/core';
 import { runChild } from '../lib/child';
 import {
   countSent,
@@ -46,7 +47,6 @@ export async function emailFigure(ctx: BenchContext): Promise<void> {
   const m = await measureDrain([ctx.queues.get('email.transactional')!], jobs);
   const cpu = cpuShare(before, cpuSnapshot(pids), m.seconds);
   await worker.stop();
-  await sink.child.stop();
   const sent = await countSent(ctx.db, 'email');
   ctx.report({
     figure: 'email deliveries/s via pooled SMTP',
@@ -59,6 +59,36 @@ export async function emailFigure(ctx: BenchContext): Promise<void> {
       ratioOfCeiling: m.perSecond / ctx.ceiling.perSecond,
       sentInPostgres: sent,
       cpu,
+    },
+  });
+
+  // The reference: nodemailer alone to the same sink, in the same run.
+  const floor = runChild('bench/nodemailer-floor.ts', {
+    SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
+    COUNT: String(jobs),
+    // As many connections as worker-email's pool has (twice its concurrency).
+    CONNECTIONS: String(
+      Number(HERALD_CONCURRENCY ?? loadChannelWorkerConfig('email', {}).concurrency) * 2,
+    ),
+  });
+  const done = floor.next('done', 300_000);
+  await floor.next('warm');
+  const floorPids = { nodemailer: floor.process.pid, sink: sink.child.process.pid };
+  const floorBefore = cpuSnapshot(floorPids);
+  const result = await done;
+  const seconds = Number(result.seconds);
+  await floor.stop();
+  await sink.child.stop();
+  ctx.report({
+    figure: 'reference: nodemailer alone, pooled SMTP to the same sink',
+    value: jobs / seconds,
+    unit: 'messages/s',
+    target: 'reference',
+    pass: true,
+    detail: {
+      messages: jobs,
+      seconds,
+      cpu: cpuShare(floorBefore, cpuSnapshot(floorPids), seconds),
     },
   });
 }

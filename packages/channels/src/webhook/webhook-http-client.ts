@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Agent } from 'undici';
 import { DeliveryError } from '@herald/core';
 import { checkWebhookTarget, createGuardedLookup } from './ssrf-guard';
@@ -19,7 +19,7 @@ export interface WebhookResponse {
 
 export interface WebhookHttpClient {
   /** POSTs `body` to `url`. Rejects with the raw error (or a DeliveryError from the guard or deadline). */
-  post(url: string, headers: OutgoingHttpHeaders, body: Buffer): Promise<WebhookResponse>;
+  post(url: string, headers: Record<string, string>, body: string): Promise<WebhookResponse>;
   /** Destroys every pooled socket. */
   close(): Promise<void>;
 }
@@ -27,13 +27,8 @@ export interface WebhookHttpClient {
 /** Idle keep-alive sockets are closed before a typical server's 5 s keep-alive timeout. */
 const IDLE_SOCKET_MS = 4_000;
 
-function toHeaderRecord(headers: OutgoingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : String(value);
-  }
-  return out;
-}
+/** Checked targets kept: a campaign posts to the same few receivers again and again. */
+const TARGET_CACHE_SIZE = 1000;
 
 /**
  * The deadline is undici's own (connect, headers and body timeouts, each
@@ -58,20 +53,33 @@ export function createWebhookHttpClient(options: WebhookHttpClientOptions): Webh
     },
   });
   let closed = false;
+  // Parsing and checking a URL costs more than the rest of a request's set-up.
+  // Only the literal check is cached: names are checked where they resolve.
+  const targets = new Map<string, { origin: string; path: string }>();
+  function targetOf(url: string): { origin: string; path: string } {
+    let target = targets.get(url);
+    if (!target) {
+      const checked = checkWebhookTarget(url, options);
+      target = { origin: checked.origin, path: `${checked.pathname}${checked.search}` };
+      if (targets.size >= TARGET_CACHE_SIZE) targets.clear();
+      targets.set(url, target);
+    }
+    return target;
+  }
 
   async function post(
     url: string,
-    headers: OutgoingHttpHeaders,
-    body: Buffer,
+    headers: Record<string, string>,
+    body: string,
   ): Promise<WebhookResponse> {
     if (closed) throw new DeliveryError('provider_unavailable', 'webhook client is closed');
-    const target = checkWebhookTarget(url, options);
+    const target = targetOf(url);
     try {
       const response = await agent.request({
         origin: target.origin,
-        path: `${target.pathname}${target.search}`,
+        path: target.path,
         method: 'POST',
-        headers: toHeaderRecord(headers),
+        headers,
         body,
       });
       // Drain the body so the socket goes back to the pool.

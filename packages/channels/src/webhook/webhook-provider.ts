@@ -39,20 +39,19 @@ export function createWebhookProvider(options: WebhookProviderOptions): ChannelP
   return {
     channel: 'webhook',
     async send(message: ChannelMessage<'webhook'>): Promise<SendResult> {
-      // Serialised once: the signature covers exactly the bytes sent.
-      const body = Buffer.from(JSON.stringify(buildWebhookEnvelope(message)), 'utf8');
-      const timestamp = Math.floor(Date.now() / 1000);
+      // Serialised once: the signature covers exactly the bytes sent (UTF-8).
+      const body = JSON.stringify(buildWebhookEnvelope(message));
+      const timestamp = String(Math.floor(Date.now() / 1000));
       let response: WebhookResponse;
       try {
         response = await client.post(
           message.to.url,
           {
-            'Content-Type': 'application/json',
-            'Content-Length': body.length,
-            'User-Agent': WEBHOOK_USER_AGENT,
+            'content-type': 'application/json',
+            'user-agent': WEBHOOK_USER_AGENT,
             [WEBHOOK_DELIVERY_ID_HEADER]: message.deliveryId,
             [WEBHOOK_NOTIFICATION_ID_HEADER]: message.notificationId,
-            [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
+            [WEBHOOK_TIMESTAMP_HEADER]: timestamp,
             [WEBHOOK_SIGNATURE_HEADER]: signWebhook(options.signingSecret, timestamp, body),
           },
           body,
