@@ -22,4 +22,5 @@ export * from './cancellations';
 export * from './addressing';
 export * from './unsubscribe-token';
 export * from './config/scheduler';
+export * from './config/cli';
 export * from './queue-gauges';
