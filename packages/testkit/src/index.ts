@@ -3,6 +3,7 @@ export * from './test-database';
 export * from './redis-namespace';
 export * from './tokens';
 export * from './smtp-sink';
+export * from './eml-file';
 export * from './harness';
 export * from './fake-telegram-api';
 export * from './push-service';
