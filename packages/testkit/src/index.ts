@@ -1,6 +1,7 @@
 export * from './wait-for';
 export * from './test-database';
 export * from './redis-namespace';
+export * from './private-redis';
 export * from './tokens';
 export * from './smtp-sink';
 export * from './eml-file';
