@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { signUnsubscribeToken } from '@herald/core';
 import type { CampaignView } from '@herald/db';
 import {
   bearer,
@@ -7,6 +8,7 @@ import {
   SmtpSink,
   testToken,
   waitFor,
+  TEST_UNSUBSCRIBE_SECRET,
   WebhookReceiver,
   type Harness,
 } from '@herald/testkit';
@@ -184,6 +186,52 @@ describe('campaign content: preferences, unsubscribe links and templates through
       .type('form')
       .send('List-Unsubscribe=One-Click')
       .expect(404);
+  });
+
+  it('shows the category on the unsubscribe page as text, never as markup', async () => {
+    await putRecipient('xss-unsub', { email: 'xss-unsub@example.test' });
+    const category = '<script>alert(1)</script>';
+    const token = signUnsubscribeToken(TEST_UNSUBSCRIBE_SECRET, {
+      recipientId: 'xss-unsub',
+      category,
+    });
+    const get = await request(h.app).get(`/u/${token}`).expect(200);
+    const post = await request(h.app)
+      .post(`/u/${token}`)
+      .type('form')
+      .send('List-Unsubscribe=One-Click')
+      .expect(200);
+    for (const res of [get, post]) {
+      expect(res.text).toContain('receive &lt;script&gt;alert(1)&lt;/script&gt; messages');
+      expect(res.text).not.toContain('<script>');
+      expect(res.headers['content-security-policy']).toBe(
+        "default-src 'none'; style-src 'unsafe-inline'",
+      );
+    }
+    // Unsubscribed all the same.
+    const profile = await request(h.app)
+      .get('/v1/recipients/xss-unsub')
+      .set(bearer(operator))
+      .expect(200);
+    expect(profile.body.preferences.categories).toEqual({ [category]: false });
+  });
+
+  it('refuses a template or campaign category that is not a plain token, naming category', async () => {
+    const template = await request(h.app)
+      .put('/v1/templates/xss-category')
+      .set(bearer(operator))
+      .send({
+        category: '<script>alert(1)</script>',
+        channels: { email: { subject: 'Hi', text: 'Hi' } },
+      })
+      .expect(422);
+    expect(template.body.errors).toEqual([expect.objectContaining({ field: 'category' })]);
+    const campaign = await request(h.app)
+      .post('/v1/campaigns')
+      .set(bearer(operator))
+      .send(emailCampaign('xss', 'news', { category: 'a b' }))
+      .expect(422);
+    expect(campaign.body.errors).toEqual([expect.objectContaining({ field: 'category' })]);
   });
 
   it('escapes template variables in email HTML, as received over SMTP', async () => {

@@ -202,6 +202,59 @@ describe('windowed fan-out', () => {
   });
 });
 
+describe('audience {all: true}', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+    h.startWebhookWorker({ signingSecret: SECRET });
+    // Pages of 40 recipients: the keyset pagination runs over many pages.
+    h.startScheduler({ fanout: { pageSize: 40 } });
+  });
+  afterAll(async () => {
+    await h.close();
+    await receiver.stop();
+  });
+
+  it('reaches every stored recipient once, whatever their tags, and counts them all', async () => {
+    await insertRecipients(h, 120, { prefix: 'all-a-', tag: 'a', webhookUrl: receiver.url('all') });
+    await insertRecipients(h, 70, { prefix: 'all-b-', tag: 'b', webhookUrl: receiver.url('all') });
+    // Recipients with no tags at all belong to everyone too.
+    await h.db.pool.query(
+      `INSERT INTO recipients (id, webhook_url)
+       SELECT 'all-untagged-' || i, $1 FROM generate_series(1, 7) AS i`,
+      [receiver.url('all')],
+    );
+    const stored = (
+      await h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM recipients')
+    ).rows[0]!.n;
+    expect(stored).toBe(197);
+
+    const { id } = (await postCampaign(h, webhookCampaign('everyone', { all: true })).expect(202))
+      .body as { id: string };
+    const done = await waitForStatus(h, id, 'completed');
+    expect(done.counts).toEqual({
+      total: stored,
+      queued: 0,
+      sent: stored,
+      failed: 0,
+      skipped: 0,
+      cancelled: 0,
+    });
+    const { rows } = await h.db.pool.query<{ recipients: number; deliveries: number }>(
+      `SELECT count(DISTINCT recipient_id)::int AS recipients, count(*)::int AS deliveries
+       FROM deliveries WHERE campaign_id = $1 AND status = 'sent'`,
+      [id],
+    );
+    expect(rows).toEqual([{ recipients: stored, deliveries: stored }]);
+    const received = await receiver.waitFor('all', stored);
+    expect(received).toHaveLength(stored);
+    expect(new Set(received.map((r) => (r.body as { id: string }).id)).size).toBe(stored);
+  });
+});
+
 describe('campaign validation and state conflicts', () => {
   let h: Harness;
   let receiver: WebhookReceiver;

@@ -12,11 +12,14 @@ export function loadLocalEnv(): void {
 
 /**
  * First run on a developer machine: the gateway refuses to start without a
- * JWT key, so create .env with fresh random secrets (never committed) and say so.
+ * JWT key, so create .env with fresh random secrets (never committed) and say
+ * so. Returns true when it did (load it to use them).
  */
-export function ensureLocalSecrets(log: (message: string) => void): void {
-  loadLocalEnv();
-  if (process.env.JWT_SECRET || process.env.JWT_PUBLIC_KEY || existsSync(ENV_FILE)) return;
+export function ensureLocalSecrets(
+  jwtKeyConfigured: boolean,
+  log: (message: string) => void,
+): boolean {
+  if (jwtKeyConfigured || existsSync(ENV_FILE)) return false;
   const secret = () => randomBytes(32).toString('base64url');
   // A VAPID key pair (P-256) so the push channel works locally too.
   const vapid = createECDH('prime256v1');
@@ -36,5 +39,5 @@ export function ensureLocalSecrets(log: (message: string) => void): void {
   log(
     `created ${ENV_FILE} with a random JWT_SECRET, WEBHOOK_SIGNING_SECRET and VAPID key pair for local use`,
   );
-  loadLocalEnv();
+  return true;
 }

@@ -1,12 +1,18 @@
 import { parseArgs } from 'node:util';
 import { mintToken, SCOPES } from '@herald/api';
-import { EXIT_CONFIG } from '@herald/core';
+import {
+  ConfigError,
+  EXIT_CONFIG,
+  loadMigrateConfig,
+  loadStartConfig,
+  loadTokenConfig,
+  type Env,
+  type MigrateConfig,
+} from '@herald/core';
 import { ensureDatabase, runMigrations } from '@herald/db';
 import { ensureLocalSecrets, loadLocalEnv, ROOT } from './local-env';
 import { discoverServices } from './services';
 import { Supervisor } from './supervisor';
-
-const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/herald';
 
 const USAGE = `usage: herald <command>
 
@@ -18,23 +24,43 @@ const USAGE = `usage: herald <command>
 
 const say = (message: string) => process.stderr.write(`herald: ${message}\n`);
 
-async function migrate(): Promise<void> {
-  const url = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+/**
+ * The command's variables, parsed as the services parse theirs: a bad value
+ * stops here with a message naming it (exit 78), never later as a crash.
+ */
+function configOrExit<C>(load: (env: Env) => C): C {
   try {
-    await ensureDatabase(url);
-    const result = await runMigrations(url, { log: say });
+    return load(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      say(err.message);
+      process.exit(EXIT_CONFIG);
+    }
+    throw err;
+  }
+}
+
+async function migrate({ databaseUrl }: MigrateConfig): Promise<void> {
+  try {
+    await ensureDatabase(databaseUrl);
+    const result = await runMigrations(databaseUrl, { log: say });
     say(
       `database ready (${result.applied.length} applied, ${result.alreadyApplied.length} already applied)`,
     );
   } catch (err) {
-    say(`cannot migrate ${new URL(url).host}${new URL(url).pathname}: ${(err as Error).message}`);
+    // The URL was validated; name the server and database, never the password.
+    const { host, pathname } = new URL(databaseUrl);
+    say(`cannot migrate ${host}${pathname}: ${(err as Error).message}`);
     process.exit(1);
   }
 }
 
 async function start(): Promise<void> {
-  ensureLocalSecrets(say);
-  await migrate();
+  loadLocalEnv();
+  const config = configOrExit(loadStartConfig);
+  // The services inherit this environment: a .env made now must be loaded into it.
+  if (ensureLocalSecrets(config.jwtKeyConfigured, say)) loadLocalEnv();
+  await migrate(config);
   const services = discoverServices(ROOT);
   say(`starting ${services.map((s) => s.name).join(', ')}`);
   const supervisor = new Supervisor(services, { noRestartExitCode: EXIT_CONFIG });
@@ -49,6 +75,7 @@ async function start(): Promise<void> {
 
 async function token(args: string[]): Promise<void> {
   loadLocalEnv();
+  const config = configOrExit(loadTokenConfig);
   const { values } = parseArgs({
     args,
     options: {
@@ -77,8 +104,8 @@ async function token(args: string[]): Promise<void> {
     }
     const { readFileSync } = await import('node:fs');
     key = { privateKey: readFileSync(values.key, 'utf8'), algorithm: values.alg };
-  } else if (process.env.JWT_SECRET) {
-    key = { secret: process.env.JWT_SECRET };
+  } else if (config.secret) {
+    key = { secret: config.secret };
   } else {
     say('set JWT_SECRET (or pass --key with a private key)');
     process.exit(2);
@@ -90,8 +117,8 @@ async function token(args: string[]): Promise<void> {
         sub: values.sub,
         scopes,
         ttl,
-        issuer: process.env.JWT_ISSUER || 'herald',
-        audience: process.env.JWT_AUDIENCE || 'herald-api',
+        issuer: config.issuer,
+        audience: config.audience,
         key,
       })}\n`,
     );
@@ -106,11 +133,14 @@ async function main(): Promise<void> {
   if (command === 'start') return start();
   if (command === 'migrate') {
     loadLocalEnv();
-    return migrate();
+    return migrate(configOrExit(loadMigrateConfig));
   }
   if (command === 'token') return token(rest);
   process.stderr.write(USAGE);
   process.exit(command ? 2 : 0);
 }
 
-void main();
+main().catch((err: unknown) => {
+  say(`failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

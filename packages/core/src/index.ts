@@ -21,5 +21,7 @@ export * from './circuit-status';
 export * from './cancellations';
 export * from './addressing';
 export * from './unsubscribe-token';
+export * from './category';
 export * from './config/scheduler';
+export * from './config/cli';
 export * from './queue-gauges';

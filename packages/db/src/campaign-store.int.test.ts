@@ -53,6 +53,7 @@ describe('campaign fan-out claims', () => {
     cursor: 'r-1',
     pacedUntil: undefined,
     expanded: false,
+    claimMs: 10_000,
   });
 
   const deliveriesOf = async (campaignId: string) =>

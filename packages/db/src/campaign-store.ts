@@ -329,6 +329,11 @@ export async function selectAudiencePage(
  * Writes one fan-out batch in the claim's transaction: the deliveries (and
  * skipped ones), their outbox entries, and the campaign's cursor and counts.
  * Throws CampaignNotRunningError (roll back) if the campaign was stopped meanwhile.
+ *
+ * The outbox entries keep their paced time (`availableAt`) and are claimed
+ * for `claimMs`: the fan-out enqueues them itself right after the commit, and
+ * the relay takes them only if that did not happen in time (Redis failed, the
+ * process died), still paced.
  */
 export async function insertCampaignBatch(
   client: pg.PoolClient,
@@ -340,6 +345,7 @@ export async function insertCampaignBatch(
     cursor: string | undefined;
     pacedUntil: Date | undefined;
     expanded: boolean;
+    claimMs: number;
   },
 ): Promise<void> {
   const skipped = batch.deliveries.filter((d) => d.status === 'skipped').length;
@@ -353,9 +359,11 @@ WITH d AS (
   FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, recipient_id text, channel channel, position smallint,
     status delivery_status, reason text)
 ), o AS (
-  INSERT INTO outbox (delivery_id, queue, job_id, payload)
-  SELECT x.delivery_id, x.queue, x.job_id, x.payload
-  FROM jsonb_to_recordset($4::jsonb) AS x(delivery_id uuid, queue text, job_id text, payload jsonb)
+  INSERT INTO outbox (delivery_id, queue, job_id, payload, available_at, claimed_until)
+  SELECT x.delivery_id, x.queue, x.job_id, x.payload, COALESCE(x.available_at, now()),
+    now() + ($10::int * interval '1 millisecond')
+  FROM jsonb_to_recordset($4::jsonb)
+    AS x(delivery_id uuid, queue text, job_id text, payload jsonb, available_at timestamptz)
 )
 UPDATE campaigns SET cursor = $5, paced_until = $6, total = total + $7, skipped = skipped + $8,
   expanded_at = CASE WHEN $9 THEN now() END
@@ -381,6 +389,7 @@ RETURNING id`,
           queue: o.queue,
           job_id: o.jobId,
           payload: o.payload,
+          available_at: o.availableAt?.toISOString() ?? null,
         })),
       ),
       batch.cursor ?? null,
@@ -388,6 +397,7 @@ RETURNING id`,
       batch.deliveries.length,
       skipped,
       batch.expanded,
+      batch.claimMs,
     ],
   });
   if (rowCount === 0) throw new CampaignNotRunningError(batch.campaignId);

@@ -8,11 +8,18 @@ export interface AttemptError {
   message?: string;
 }
 
-/** Every failed attempt of a delivery, oldest first (what a dead letter carries). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Every failed attempt of a delivery, oldest first (what a dead letter
+ * carries). An id that is not a delivery id (a job whose payload did not
+ * parse is buried under its job id) has none, rather than failing the query.
+ */
 export async function listAttemptErrors(
   pool: pg.Pool,
   deliveryId: string,
 ): Promise<AttemptError[]> {
+  if (!UUID.test(deliveryId)) return [];
   const { rows } = await pool.query<{
     attempt: number;
     at: Date;

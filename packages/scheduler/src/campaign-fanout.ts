@@ -3,6 +3,7 @@ import {
   enqueueJobs,
   JOB_PAYLOAD_VERSION,
   laneQueueName,
+  MAX_DELIVERIES_PER_JOB,
   resolveAddresses,
   signUnsubscribeToken,
   type Logger,
@@ -18,6 +19,7 @@ import {
   withCampaignToExpand,
   type FanoutCampaign,
   type NewDelivery,
+  type OutboxJob,
   type UngroupedOutboxJob,
 } from '@herald/db';
 import type pg from 'pg';
@@ -31,6 +33,16 @@ export interface CampaignFanoutOptions {
    * before the fan-out holds back: a million recipients never sit in Redis at once.
    */
   windowJobs?: number;
+  /**
+   * How long a batch's outbox entries are left to the fan-out's own enqueue
+   * before the relay may take them (the enqueue failed, or this process died).
+   */
+  enqueueLeaseMs?: number;
+}
+
+/** A throttled campaign's jobs carry about a tenth of a second's sends each: pacing that fine. */
+export function pacedJobSize(perSecond: number): number {
+  return Math.min(MAX_DELIVERIES_PER_JOB, Math.max(1, Math.floor(perSecond / 10)));
 }
 
 export interface CampaignLinks {
@@ -54,6 +66,7 @@ export function createCampaignFanout(deps: {
 }) {
   const pageSize = deps.options?.pageSize ?? 1000;
   const windowJobs = deps.options?.windowJobs ?? 400;
+  const enqueueLeaseMs = deps.options?.enqueueLeaseMs ?? 10_000;
 
   async function backlogFull(campaign: FanoutCampaign): Promise<boolean> {
     const depths = await Promise.all(
@@ -132,14 +145,26 @@ export function createCampaignFanout(deps: {
     return { deliveries, outbox };
   }
 
-  /** Spreads jobs over time so the campaign sends at most perSecond. */
-  function pace(jobs: PlannedJob[], campaign: FanoutCampaign, now: number): Date | undefined {
+  /**
+   * Spreads jobs over time so the campaign sends at most perSecond, and gives
+   * each job's outbox rows its time: should the enqueue fail, the relay sends
+   * them paced too, not all at once.
+   */
+  function pace(
+    jobs: PlannedJob[],
+    rows: OutboxJob[],
+    campaign: FanoutCampaign,
+    now: number,
+  ): Date | undefined {
     if (!campaign.throttlePerSecond) return campaign.pacedUntil;
     let at = Math.max(now, campaign.pacedUntil?.getTime() ?? 0);
+    const timeOf = new Map<string, Date>();
     for (const job of jobs) {
       job.delayMs = at - now;
+      for (const id of job.deliveryIds) timeOf.set(id, new Date(at));
       at += (job.deliveryIds.length / campaign.throttlePerSecond) * 1000;
     }
+    for (const row of rows) row.availableAt = timeOf.get(row.deliveryId);
     return new Date(at);
   }
 
@@ -160,8 +185,12 @@ export function createCampaignFanout(deps: {
             pageSize,
           );
           const { deliveries, outbox } = plan(campaign, page);
-          const { rows, due } = groupOutboxJobs(outbox);
-          const pacedUntil = pace(due, campaign, Date.now());
+          const perSecond = campaign.throttlePerSecond;
+          const { rows, due } = groupOutboxJobs(
+            outbox,
+            perSecond ? pacedJobSize(perSecond) : undefined,
+          );
+          const pacedUntil = pace(due, rows, campaign, Date.now());
           await insertCampaignBatch(client, {
             campaignId: campaign.id,
             notificationId: campaign.notificationId,
@@ -170,6 +199,7 @@ export function createCampaignFanout(deps: {
             cursor: page.at(-1)?.id ?? campaign.cursor,
             pacedUntil,
             expanded: page.length < pageSize,
+            claimMs: enqueueLeaseMs,
           });
           return { campaignId: campaign.id, full: false as const, due, created: deliveries.length };
         }).catch((err: unknown) => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHANNELS, type Channel } from '@herald/core';
+import { categorySchema, CHANNELS, type Channel } from '@herald/core';
 import { liquidSyntaxError } from './liquid-engines';
 
 /**
@@ -88,7 +88,8 @@ export const LOCALE_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$/;
 
 export const templateDefinitionSchema = z
   .object({
-    category: z.string().min(1).max(100).optional(),
+    /** The preference category sends and campaigns of this template fall under. */
+    category: categorySchema.optional(),
     channels: templateChannelsSchema,
     locales: z
       .record(

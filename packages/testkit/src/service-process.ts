@@ -43,3 +43,27 @@ export function spawnService(name: string, env: Record<string, string>): Service
     },
   };
 }
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the `herald` CLI (packages/cli/src/main.ts) as `pnpm herald …` does,
+ * with exactly the given environment, and resolves once it has exited.
+ */
+export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  const tsx = pathToFileURL(require.resolve('tsx')).href;
+  const child = spawn(
+    process.execPath,
+    ['--import', tsx, path.join(ROOT, 'packages', 'cli', 'src', 'main.ts'), ...args],
+    { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}

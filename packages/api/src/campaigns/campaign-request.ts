@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHANNELS } from '@herald/core';
+import { categorySchema, CHANNELS } from '@herald/core';
 import { inlineContentSchema, recipientIdSchema } from '../notifications/notification-request';
 
 /** Inline audiences are capped; larger ones are a tag or everyone. */
@@ -30,10 +30,7 @@ export const campaignRequestSchema = z
       .strict()
       .optional(),
     /** Preference category recipients can unsubscribe from. */
-    category: z
-      .string()
-      .regex(/^[\w.-]{1,64}$/)
-      .optional(),
+    category: categorySchema.optional(),
   })
   .strict()
   .superRefine((body, ctx) => {

@@ -2,6 +2,17 @@ import express, { Router } from 'express';
 import { verifyUnsubscribeToken } from '@herald/core';
 import { unsubscribeFromCategory, type Database } from '@herald/db';
 
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+/** Text from a token (signed by us, but its category once came from an API caller) as HTML. */
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
@@ -17,6 +28,8 @@ function page(title: string, body: string): string {
 export function unsubscribeRoutes(deps: { db: Database; secret?: string }): Router {
   const router = Router();
   const handle: express.RequestHandler = async (req, res) => {
+    // The page runs nothing and loads nothing: whatever text got into it stays text.
+    res.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
     const claim = deps.secret
       ? verifyUnsubscribeToken(deps.secret, String(req.params.token))
       : undefined;
@@ -36,7 +49,7 @@ export function unsubscribeRoutes(deps: { db: Database; secret?: string }): Rout
         page(
           'Unsubscribed',
           found
-            ? `You will no longer receive ${claim.category} messages.`
+            ? `You will no longer receive ${escapeHtml(claim.category)} messages.`
             : 'You will no longer receive these messages.',
         ),
       );

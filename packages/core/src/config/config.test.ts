@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { loadMigrateConfig, loadStartConfig, loadTokenConfig } from './cli';
 import { ConfigError } from './env';
 import { loadGatewayConfig } from './gateway';
 import { loadChannelWorkerConfig, loadEmailConfig } from './worker';
@@ -133,5 +134,30 @@ describe('channel worker configuration', () => {
       outboxDir: './var/outbox',
     });
     expect(problemsOf(() => loadEmailConfig({ SMTP_URL: 'http://mail' }))).toEqual(['SMTP_URL']);
+  });
+});
+
+describe('CLI configuration', () => {
+  it('reads only what each command needs', () => {
+    expect(loadMigrateConfig({ JWT_SECRET: 'short' })).toEqual({
+      databaseUrl: 'postgresql://postgres@127.0.0.1:5432/herald',
+    });
+    expect(loadTokenConfig({ DATABASE_URL: 'not-a-url' })).toEqual({
+      secret: undefined,
+      issuer: 'herald',
+      audience: 'herald-api',
+    });
+    expect(loadStartConfig({ JWT_PUBLIC_KEY: 'x' }).jwtKeyConfigured).toBe(true);
+    expect(loadStartConfig({ JWT_SECRET: '' }).jwtKeyConfigured).toBe(false);
+  });
+
+  it('names the variable that is wrong', () => {
+    expect(problemsOf(() => loadMigrateConfig({ DATABASE_URL: 'not-a-url' }))).toEqual([
+      'DATABASE_URL',
+    ]);
+    expect(problemsOf(() => loadStartConfig({ DATABASE_URL: 'redis://x' }))).toEqual([
+      'DATABASE_URL',
+    ]);
+    expect(problemsOf(() => loadTokenConfig({ JWT_SECRET: 'short' }))).toEqual(['JWT_SECRET']);
   });
 });

@@ -1,0 +1,163 @@
+import request from 'supertest';
+import { closeQueues, createLaneQueues, createProducerConnection } from '@herald/core';
+import type { CampaignView } from '@herald/db';
+import { createCampaignFanout } from '@herald/scheduler';
+import {
+  bearer,
+  createHarness,
+  startPrivateRedis,
+  testToken,
+  TEST_UNSUBSCRIBE_SECRET,
+  uniqueQueuePrefix,
+  waitFor,
+  WebhookReceiver,
+  type Harness,
+  type ReceivedWebhook,
+} from '@herald/testkit';
+
+const marketer = testToken('campaigns:write campaigns:read', 'throttle-test');
+const SECRET = 'campaign-throttle-webhook-secret';
+const RECIPIENTS = 20;
+const PER_SECOND = 10;
+/** 20 sends at 10/s: the last is due 1.9 s after the first. */
+const PACED_SPAN_MS = ((RECIPIENTS - 1) / PER_SECOND) * 1000;
+jest.setTimeout(60_000);
+
+async function insertRecipients(h: Harness, path: string, receiver: WebhookReceiver) {
+  await h.db.pool.query(
+    `INSERT INTO recipients (id, webhook_url, tags)
+     SELECT 'paced-' || lpad(i::text, 3, '0'), $1, ARRAY['paced'] FROM generate_series(1, $2::int) AS i`,
+    [receiver.url(path), RECIPIENTS],
+  );
+}
+
+const throttledCampaign = (h: Harness) =>
+  request(h.app)
+    .post('/v1/campaigns')
+    .set(bearer(marketer))
+    .send({
+      name: 'paced',
+      channels: ['webhook'],
+      content: { webhook: { payload: { paced: true } } },
+      audience: { tag: 'paced' },
+      throttle: { perSecond: PER_SECOND },
+    })
+    .expect(202);
+
+const arrivalTimes = (received: ReceivedWebhook[]) =>
+  received.map((r) => r.at).sort((a, b) => a - b);
+
+/** The most arrivals within any one second. */
+function busiestSecond(times: number[]): number {
+  return Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
+}
+
+describe('campaign throttle.perSecond', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+    h.startWebhookWorker({ signingSecret: SECRET, concurrency: 10 });
+    h.startScheduler();
+  });
+  afterAll(async () => {
+    await h.close();
+    await receiver.stop();
+  });
+
+  it('spreads 20 recipients at 10/s over ~1.9 s at the receiver, never more than ~10 in a second', async () => {
+    await insertRecipients(h, 'paced', receiver);
+    const created = await throttledCampaign(h);
+
+    const times = arrivalTimes(await receiver.waitFor('paced', RECIPIENTS, 30_000));
+    expect(times).toHaveLength(RECIPIENTS);
+    // Due 0, 100, …, 1900 ms after the first: allow for a late first send.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(PACED_SPAN_MS - 200);
+    expect(busiestSecond(times)).toBeLessThanOrEqual(PER_SECOND + 1);
+
+    const done = await waitFor(
+      async () => {
+        const view = (
+          await request(h.app)
+            .get(`/v1/campaigns/${created.body.id}`)
+            .set(bearer(marketer))
+            .expect(200)
+        ).body as CampaignView;
+        return view.status === 'completed' ? view : undefined;
+      },
+      { what: 'the campaign to complete' },
+    );
+    expect(done.counts).toMatchObject({ total: RECIPIENTS, sent: RECIPIENTS, failed: 0 });
+  });
+});
+
+describe('campaign throttle when the fan-out cannot enqueue', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+  const releases: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+  });
+  afterAll(async () => {
+    for (const release of releases.reverse()) await release();
+    await h.close();
+    await receiver.stop();
+  });
+
+  it('keeps the paced times in the outbox, so the relay still sends the batch paced', async () => {
+    // A Redis that answers reads (the fan-out's window check) but refuses
+    // every write: the batch commits to Postgres, then its enqueue fails.
+    const full = await startPrivateRedis();
+    releases.push(() => full.stop());
+    await full.refuseWrites();
+    const connection = createProducerConnection(full.url);
+    connection.on('error', () => {});
+    const queues = createLaneQueues(connection, uniqueQueuePrefix());
+    releases.push(async () => {
+      await closeQueues(queues.values());
+      connection.disconnect();
+    });
+    const fanout = createCampaignFanout({
+      pool: h.db.pool,
+      queues,
+      retry: h.retry,
+      links: { publicUrl: 'http://herald.test', unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET },
+      log: h.log,
+      options: { enqueueLeaseMs: 300 },
+    });
+
+    await insertRecipients(h, 'relayed', receiver);
+    await throttledCampaign(h);
+    const expandedAt = Date.now();
+    expect(await fanout.runOnce()).toBe(RECIPIENTS);
+
+    const { rows } = await h.db.pool.query<{
+      delivery_id: string;
+      available_at: Date;
+      claimed_until: Date;
+    }>('SELECT delivery_id, available_at, claimed_until FROM outbox ORDER BY available_at');
+    expect(rows).toHaveLength(RECIPIENTS);
+    const at = rows.map((r) => r.available_at.getTime());
+    expect(at.at(-1)! - at[0]!).toBeCloseTo(PACED_SPAN_MS, -1);
+    // Left to the fan-out's own enqueue for its lease, then to the relay.
+    expect(rows.every((r) => r.claimed_until.getTime() > expandedAt)).toBe(true);
+    expect(await h.queues.get('webhook.campaign')!.count()).toBe(0);
+
+    h.startWebhookWorker({ signingSecret: SECRET, concurrency: 10 });
+    h.startScheduler();
+    const received = await receiver.waitFor('relayed', RECIPIENTS, 30_000);
+    const dueAt = new Map(rows.map((r) => [r.delivery_id, r.available_at.getTime()]));
+    for (const arrival of received) {
+      const id = (arrival.body as { id: string }).id;
+      // Never before its paced time (a little slack for clocks and rounding).
+      expect(arrival.at).toBeGreaterThanOrEqual(dueAt.get(id)! - 20);
+    }
+    // (Those whose time passed during the lease go at once: the relay catches up, then paces.)
+    const times = arrivalTimes(received);
+    expect(times.at(-1)! - expandedAt).toBeGreaterThanOrEqual(PACED_SPAN_MS - 100);
+  });
+});
