@@ -119,6 +119,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
       retry: config.retry,
       ledger: deps.ledger,
       log,
+      deliveries: deps.metrics.deliveries,
     }),
     addressBook: createAddressBook({ pool: deps.pool, log }),
     budget:
