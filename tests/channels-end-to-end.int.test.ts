@@ -1,6 +1,7 @@
 import https from 'node:https';
 import request from 'supertest';
 import webpush from 'web-push';
+import { PAUSE_ONLY_LIMITER } from '@herald/worker-kit';
 import {
   bearer,
   createHarness,
@@ -95,6 +96,28 @@ describe('Telegram end to end (fake Bot API)', () => {
     expect(api.requests('1005')).toBe(1);
   });
 
+  it('marks a chat that does not exist (400 chat not found) unreachable; the next notification skips it', async () => {
+    await h.db.prisma.recipient.create({ data: { id: 'tg-no-chat', telegramChatId: '1010' } });
+    api.behave('1010', { kind: 'chat_not_found' });
+    const first = await send({ recipientId: 'tg-no-chat' }, 'hello');
+    const n = await notificationOf(h, first.body.id, 'failed');
+    expect(n.deliveries[0]).toMatchObject({
+      attemptsCount: 1,
+      reason: expect.stringMatching(/^recipient_not_found/),
+    });
+    const unreachable = await waitFor(async () => {
+      const r = await h.db.prisma.recipient.findUniqueOrThrow({ where: { id: 'tg-no-chat' } });
+      return (r.unreachable as Record<string, { reason: string }>).telegram;
+    });
+    expect(unreachable.reason).toMatch(/^recipient_not_found: .*chat not found/);
+    const second = await send({ recipientId: 'tg-no-chat' }, 'again');
+    expect(second.body.deliveries[0]).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringMatching(/unreachable/),
+    });
+    expect(api.requests('1010')).toBe(1);
+  });
+
   it('follows migrate_to_chat_id and stores the new chat id', async () => {
     await h.db.prisma.recipient.create({ data: { id: 'tg-group', telegramChatId: '-1006' } });
     api.behave('-1006', { kind: 'migrate', to: '-1001006' });
@@ -120,6 +143,35 @@ describe('Telegram end to end (fake Bot API)', () => {
       'sent',
     ]);
   });
+  it('a 429 retry_after pauses the whole channel, other chats too, without spending an attempt', async () => {
+    api.behave('1008', { kind: 'rate_limit', retryAfterSeconds: 1, times: 1 });
+    const limited = await send({ telegramChatId: '1008' }, 'flood');
+    await waitFor(() => api.requests('1008') >= 1, { what: 'the 429' });
+    const refusedAt = Date.now();
+    // Both lanes, for every replica.
+    for (const lane of ['telegram.transactional', 'telegram.campaign']) {
+      await waitFor(
+        async () => (await h.queues.get(lane)!.getRateLimitTtl(PAUSE_ONLY_LIMITER.max)) > 500,
+        { what: `${lane} paused` },
+      );
+    }
+    const other = await send({ telegramChatId: '1009' }, 'another chat');
+    const [otherMessage] = await api.waitForMessages('1009', 1);
+    expect(otherMessage!.at - refusedAt).toBeGreaterThanOrEqual(800);
+    await notificationOf(h, other.body.id, 'sent');
+    const n = await notificationOf(h, limited.body.id, 'sent');
+    expect(n.deliveries[0].attemptsCount).toBe(1);
+    expect(
+      n.deliveries[0].attempts.map((a: { attempt: number; outcome: string }) => [
+        a.attempt,
+        a.outcome,
+      ]),
+    ).toEqual([
+      [1, 'rate_limited'],
+      [1, 'sent'],
+    ]);
+    expect(api.requests('1008')).toBe(2);
+  });
 });
 
 describe('Web Push end to end, and fallback push → email', () => {
@@ -144,6 +196,13 @@ describe('Web Push end to end, and fallback push → email', () => {
     await sink.stop();
   });
 
+  const sendPush = (to: object) =>
+    request(h.app)
+      .post('/v1/notifications')
+      .set(bearer(writer))
+      .send({ to, channels: ['push'], content: { push: { title: 'T', body: 'B' } } })
+      .expect(202);
+
   it('delivers an encrypted, VAPID-signed push with a short TTL for transactional traffic', async () => {
     const subscription = push.createSubscription('sub-1');
     const res = await request(h.app)
@@ -165,6 +224,73 @@ describe('Web Push end to end, and fallback push → email', () => {
     expect(message!.urgency).toBe('high');
     expect(message!.ttl).toBe(900);
     await notificationOf(h, res.body.id, 'sent');
+  });
+
+  it('deletes a stored subscription the push service answers 404 for: failed, dead-lettered, not retried', async () => {
+    const subscription = push.createSubscription('sub-404');
+    await h.db.prisma.recipient.create({
+      data: {
+        id: 'u-push-404',
+        pushSubscriptions: {
+          create: {
+            id: '0192a7e0-0000-7000-8000-000000000404',
+            endpoint: subscription.endpoint,
+            p256dh: subscription.keys.p256dh,
+            auth: subscription.keys.auth,
+          },
+        },
+      },
+    });
+    push.behave('sub-404', { kind: 'status', status: 404 });
+    const res = await sendPush({ recipientId: 'u-push-404' });
+    const n = await notificationOf(h, res.body.id, 'failed');
+    expect(n.deliveries[0]).toMatchObject({
+      attemptsCount: 1,
+      reason: expect.stringMatching(/^subscription_gone/),
+    });
+    await waitFor(
+      async () =>
+        (await h.db.prisma.pushSubscription.count({
+          where: { endpoint: subscription.endpoint },
+        })) === 0,
+      { what: 'the subscription to be deleted' },
+    );
+    expect(await h.dlq('push').getJob(res.body.deliveries[0].id)).toBeDefined();
+    expect(push.requests('sub-404')).toHaveLength(1);
+  });
+
+  it('fails a push the service refuses as too large (413) at once: dead-lettered, not retried', async () => {
+    const subscription = push.createSubscription('sub-413');
+    push.behave('sub-413', { kind: 'status', status: 413 });
+    const res = await sendPush({ pushSubscription: subscription });
+    const deliveryId = res.body.deliveries[0].id as string;
+    const n = await notificationOf(h, res.body.id, 'failed');
+    expect(n.deliveries[0]).toMatchObject({
+      attemptsCount: 1,
+      reason: expect.stringMatching(/^content_rejected/),
+    });
+    const dead = await waitFor(() => h.dlq('push').getJob(deliveryId), { what: 'the dead letter' });
+    expect(dead.data).toMatchObject({
+      attemptsMade: 1,
+      errors: [expect.objectContaining({ code: 'content_rejected' })],
+    });
+    expect(push.requests('sub-413')).toHaveLength(1);
+  });
+
+  it('waits out a push service 429 for its Retry-After, then delivers', async () => {
+    const subscription = push.createSubscription('sub-429');
+    push.behave('sub-429', { kind: 'status', status: 429, times: 1, retryAfter: 1 });
+    const res = await sendPush({ pushSubscription: subscription });
+    await push.waitForMessages('sub-429', 1, 10_000);
+    const [refused, accepted] = push.requests('sub-429');
+    expect(refused!.status).toBe(429);
+    expect(accepted!.status).toBe(201);
+    expect(accepted!.at - refused!.at).toBeGreaterThanOrEqual(1000);
+    const n = await notificationOf(h, res.body.id, 'sent');
+    expect(n.deliveries[0].attempts.map((a: { outcome: string }) => a.outcome)).toEqual([
+      'rate_limited',
+      'sent',
+    ]);
   });
 
   it('falls back to email after the push service answers 410, and forgets the subscription', async () => {

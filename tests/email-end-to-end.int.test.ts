@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { PAUSE_ONLY_LIMITER } from '@herald/worker-kit';
 import { bearer, createHarness, SmtpSink, testToken, waitFor, type Harness } from '@herald/testkit';
 
 const write = testToken('notifications:write notifications:read', 'billing');
@@ -209,3 +210,102 @@ describe('email end to end: HTTP → Postgres → BullMQ → worker → SMTP', (
     expect(sink.mailTo('gone@example.test')).toHaveLength(0);
   });
 });
+
+describe('email: refused SMTP credentials (EAUTH) open the breaker at once', () => {
+  let h: Harness;
+  let sink: SmtpSink;
+
+  beforeAll(async () => {
+    sink = await new SmtpSink({ auth: { user: 'herald', pass: 'rotated-password' } }).start();
+    h = await createHarness();
+  });
+
+  afterAll(async () => {
+    await h.close();
+    await sink.stop();
+  });
+
+  const circuitState = async () =>
+    (await h.workerMetrics.circuitState.get()).values.find((v) => v.labels.channel === 'email')
+      ?.value;
+
+  const attemptsOf = async () =>
+    (
+      await h.db.pool.query<{
+        delivery_id: string;
+        attempt: number;
+        outcome: string;
+        error_code: string | null;
+      }>('SELECT delivery_id, attempt, outcome, error_code FROM attempts ORDER BY id')
+    ).rows;
+
+  it('spends no attempts while open, dead-letters nothing, and delivers after the half-open probe once the login works', async () => {
+    sink.acceptLogins = false;
+    h.startEmailWorker({
+      smtpUrl: sink.url,
+      concurrency: 2,
+      breaker: { errorPercent: 50, volume: 20, windowMs: 10_000, resetMs: 1500 },
+    });
+    const sent = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        send(h, {
+          to: { email: `auth-${i}@example.test` },
+          channels: ['email'],
+          content: { email: { subject: 'S', text: 'T' } },
+        }),
+      ),
+    );
+
+    await waitFor(async () => (await circuitState()) === 2, { what: 'the email circuit to open' });
+    // Paused for every replica until the probe.
+    expect(
+      await h.queues.get('email.transactional')!.getRateLimitTtl(PAUSE_ONLY_LIMITER.max),
+    ).toBeGreaterThan(0);
+    const loginsWhenOpened = sink.authAttempts;
+    // The half-open probe is refused too, and the circuit opens again.
+    await waitFor(() => sink.authAttempts > loginsWhenOpened, {
+      what: 'the half-open probe',
+      timeoutMs: 5000,
+    });
+    await waitFor(async () => (await circuitState()) === 2, { what: 'the circuit to reopen' });
+    expect(sink.authAttempts).toBeLessThanOrEqual(loginsWhenOpened + 2);
+
+    // Each refused login is recorded, but as attempt 1 every time: none was spent.
+    const refused = await attemptsOf();
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.length).toBeLessThanOrEqual(sink.authAttempts);
+    for (const a of refused) {
+      expect(a).toMatchObject({
+        attempt: 1,
+        outcome: 'transient_error',
+        error_code: 'misconfigured',
+      });
+    }
+    expect(await h.dlq('email').getWaitingCount()).toBe(0);
+    const { rows: failed } = await h.db.pool.query(
+      "SELECT id FROM deliveries WHERE status = 'failed'",
+    );
+    expect(failed).toHaveLength(0);
+
+    sink.acceptLogins = true;
+    for (let i = 0; i < 5; i++) await sink.waitForMail(`auth-${i}@example.test`, 1, 15_000);
+    await waitFor(async () => (await circuitState()) === 0, { what: 'the circuit to close' });
+    for (const { body } of sent) {
+      const n = await waitFor(
+        async () => {
+          const v = (await request(h.app).get(`/v1/notifications/${body.id}`).set(bearer(write)))
+            .body;
+          return v.status === 'sent' ? v : undefined;
+        },
+        { what: `notification ${body.id} sent` },
+      );
+      expect(n.deliveries[0].attemptsCount).toBe(1);
+      expect(n.deliveries[0].attempts.at(-1)).toMatchObject({ attempt: 1, outcome: 'sent' });
+    }
+    expect(await h.dlq('email').getWaitingCount()).toBe(0);
+  });
+});
+
+function send(h: Harness, body: object) {
+  return request(h.app).post('/v1/notifications').set(bearer(write)).send(body).expect(202);
+}

@@ -188,3 +188,131 @@ describe('metrics named by ops/ are exported by running services', () => {
     expect(exported.filter((n) => !shown.has(n))).toEqual([]);
   });
 });
+
+describe('herald_deliveries_total{outcome="skipped"} counts skipped deliveries where they are created', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+  const sender = testToken('notifications:write notifications:read', 'skipped-metric');
+  const marketer = testToken('campaigns:write campaigns:read', 'skipped-metric');
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await receiver?.stop();
+  });
+
+  /** The value of herald_deliveries_total with these labels in a Prometheus exposition, 0 when absent. */
+  function skipped(text: string, channel: string, lane: string): number {
+    for (const line of text.split('\n')) {
+      const m = /^herald_deliveries_total\{([^}]*)\} (\S+)$/.exec(line);
+      if (!m) continue;
+      const labels = Object.fromEntries(
+        [...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]),
+      );
+      if (labels.outcome === 'skipped' && labels.channel === channel && labels.lane === lane)
+        return Number(m[2]);
+    }
+    return 0;
+  }
+  const gatewayMetrics = async () => (await request(h.app).get('/metrics').expect(200)).text;
+
+  it('the gateway counts the deliveries it accepts as skipped, once per notification, by channel and lane', async () => {
+    await h.db.prisma.recipient.create({
+      data: { id: 'skip-me', webhookUrl: receiver.url('skip-me') },
+    });
+    const single = {
+      to: { recipientId: 'skip-me' },
+      channels: ['webhook', 'telegram'],
+      content: { webhook: { payload: {} }, telegram: { text: 'x' } },
+    };
+    const first = await request(h.app)
+      .post('/v1/notifications')
+      .set(bearer(sender))
+      .set('Idempotency-Key', 'skip-once')
+      .send(single)
+      .expect(202);
+    expect(first.body.deliveries[1]).toMatchObject({ channel: 'telegram', status: 'skipped' });
+    // A replay is the same notification: not counted again.
+    await request(h.app)
+      .post('/v1/notifications')
+      .set(bearer(sender))
+      .set('Idempotency-Key', 'skip-once')
+      .send(single)
+      .expect(202);
+    await request(h.app)
+      .post('/v1/notifications/batch')
+      .set(bearer(sender))
+      .send({
+        items: [1, 2].map(() => ({
+          to: { recipientId: 'skip-me' },
+          channels: ['email'],
+          lane: 'campaign',
+          content: { email: { subject: 's', text: 't' } },
+        })),
+      })
+      .expect(202);
+
+    const text = await gatewayMetrics();
+    expect(skipped(text, 'telegram', 'transactional')).toBe(1);
+    expect(skipped(text, 'email', 'campaign')).toBe(2);
+    expect(skipped(text, 'webhook', 'transactional')).toBe(0);
+  });
+
+  it('the campaign fan-out counts recipients without an address for the channel', async () => {
+    await h.db.pool.query(
+      `INSERT INTO recipients (id, webhook_url, tags)
+       SELECT 'fan-' || i, CASE WHEN i <= 3 THEN $1 END, ARRAY['skip-fanout']
+       FROM generate_series(1, 5) AS i`,
+      [receiver.url('fan')],
+    );
+    h.startWebhookWorker({ signingSecret: SECRET });
+    const created = await request(h.app)
+      .post('/v1/campaigns')
+      .set(bearer(marketer))
+      .send({
+        name: 'skips',
+        channels: ['webhook'],
+        content: { webhook: { payload: {} } },
+        audience: { tag: 'skip-fanout' },
+      })
+      .expect(202);
+    h.startScheduler();
+    const done = await waitFor(
+      async () => {
+        const v = (
+          await request(h.app).get(`/v1/campaigns/${created.body.id}`).set(bearer(marketer))
+        ).body;
+        return v.status === 'completed' ? v : undefined;
+      },
+      { what: 'the campaign to complete', timeoutMs: 20_000 },
+    );
+    expect(done.counts).toMatchObject({ sent: 3, skipped: 2 });
+    expect(skipped(await h.schedulerRegistry.metrics(), 'webhook', 'campaign')).toBe(2);
+  });
+
+  it('a worker counts the fallback channels it no longer needs', async () => {
+    const res = await request(h.app)
+      .post('/v1/notifications')
+      .set(bearer(sender))
+      .send({
+        to: { webhookUrl: receiver.url('fallback-first'), email: 'unneeded@example.test' },
+        channels: ['webhook', 'email'],
+        strategy: 'fallback',
+        content: { webhook: { payload: {} }, email: { subject: 's', text: 't' } },
+      })
+      .expect(202);
+    await waitFor(
+      async () => {
+        const v = (await request(h.app).get(`/v1/notifications/${res.body.id}`).set(bearer(sender)))
+          .body;
+        return v.deliveries[1].status === 'skipped';
+      },
+      { what: 'the email fallback to be skipped' },
+    );
+    expect(skipped(await h.workerRegistry.metrics(), 'email', 'transactional')).toBe(1);
+  });
+});

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { spawnService, waitFor } from '@herald/testkit';
 
 const ROOT = path.resolve(__dirname, '..');
 const TSX = pathToFileURL(require.resolve('tsx')).href;
@@ -54,5 +55,32 @@ describe('invalid configuration stops a service at start, naming the variable', 
     const { code, stderr } = await runService('worker-email', { SMTP_URL: 'http://mail.example' });
     expect(code).toBe(78);
     expect(stderr).toMatch(/SMTP_URL/);
+  });
+});
+
+describe('a channel without credentials is reported disabled at start', () => {
+  it('worker-telegram without TELEGRAM_BOT_TOKEN logs that it is disabled, answers /healthz and keeps running until SIGTERM', async () => {
+    const service = spawnService('worker-telegram', { METRICS_PORT: '0' });
+    try {
+      const line = await waitFor(
+        () =>
+          service
+            .output()
+            .split('\n')
+            .find((l) => l.includes('channel disabled')),
+        { what: 'the disabled line', timeoutMs: 20_000 },
+      );
+      const log = JSON.parse(line) as { msg: string; channel: string; metricsPort: number };
+      expect(log).toMatchObject({
+        channel: 'telegram',
+        msg: 'telegram channel disabled: TELEGRAM_BOT_TOKEN is not set',
+      });
+      const health = await fetch(`http://127.0.0.1:${log.metricsPort}/healthz`);
+      expect(health.status).toBe(200);
+      expect(service.child.exitCode).toBeNull();
+    } finally {
+      service.kill('SIGTERM');
+    }
+    expect(await service.exited).toEqual({ code: 0, signal: null });
   });
 });

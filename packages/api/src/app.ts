@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import {
   createAcceptedCounter,
+  createDeliveriesCounter,
   type Channel,
   type GatewayConfig,
   type Logger,
@@ -67,6 +68,7 @@ export function createApp(deps: AppDeps): Express {
     retry: deps.config.retry,
     outboxAck: deps.outboxAck,
     accepted: createAcceptedCounter(deps.registry),
+    deliveries: createDeliveriesCounter(deps.registry),
     log: deps.log,
     now: deps.now,
   });

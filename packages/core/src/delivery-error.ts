@@ -3,7 +3,7 @@
  * a DeliveryErrorCode; the kind (what the worker does about it) follows from
  * the code through one table, never from message text.
  */
-export type DeliveryErrorKind = 'transient' | 'permanent' | 'rate_limited';
+export type DeliveryErrorKind = 'transient' | 'permanent' | 'rate_limited' | 'misconfigured';
 
 const KIND_BY_CODE = {
   // The recipient or the message can never succeed as it is: no retry, DLQ.
@@ -21,9 +21,10 @@ const KIND_BY_CODE = {
   provider_deferred: 'transient',
   timeout: 'transient',
   network: 'transient',
-  // Our credentials or settings are wrong: retrying each message cannot help,
-  // but the breaker opening (and an operator fixing config) can.
-  misconfigured: 'transient',
+  // Our credentials or settings are wrong: retrying each message cannot help
+  // and would only spend its attempts. The breaker opens at once; the
+  // messages wait until a half-open probe finds the configuration fixed.
+  misconfigured: 'misconfigured',
   // The provider asked us to slow down.
   rate_limited: 'rate_limited',
 } as const satisfies Record<string, DeliveryErrorKind>;

@@ -16,7 +16,7 @@ export type DeliveryOutcomeLabel = (typeof DELIVERY_OUTCOMES)[number];
  */
 export interface DeliveryMetrics {
   registry: Registry;
-  deliveries: Counter<'channel' | 'lane' | 'outcome'>;
+  deliveries: DeliveriesCounter;
   providerDuration: Histogram<'channel'>;
   endToEnd: Histogram<'channel' | 'lane'>;
   circuitState: Gauge<'channel'>;
@@ -29,15 +29,37 @@ export function createRegistry(service: string, withDefaults = true): Registry {
   return registry;
 }
 
+/**
+ * herald_deliveries_total on its own: the workers count what became of each
+ * delivery; the gateway and the scheduler count the deliveries they create
+ * as `skipped` (no address, opted out, unreachable), which no worker sees.
+ */
+export function createDeliveriesCounter(registry: Registry): DeliveriesCounter {
+  return new Counter({
+    name: 'herald_deliveries_total',
+    help: 'Delivery outcomes by channel and lane.',
+    labelNames: ['channel', 'lane', 'outcome'],
+    registers: [registry],
+  });
+}
+
+export type DeliveriesCounter = Counter<'channel' | 'lane' | 'outcome'>;
+
+/** Counts the deliveries among these that were created `skipped`. */
+export function countSkippedDeliveries(
+  counter: DeliveriesCounter,
+  deliveries: Iterable<{ channel: string; lane: string; status: string }>,
+): void {
+  for (const d of deliveries) {
+    if (d.status === 'skipped')
+      counter.inc({ channel: d.channel, lane: d.lane, outcome: 'skipped' });
+  }
+}
+
 export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
   return {
     registry,
-    deliveries: new Counter({
-      name: 'herald_deliveries_total',
-      help: 'Delivery outcomes by channel and lane.',
-      labelNames: ['channel', 'lane', 'outcome'],
-      registers: [registry],
-    }),
+    deliveries: createDeliveriesCounter(registry),
     providerDuration: new Histogram({
       name: 'herald_provider_duration_seconds',
       help: 'Time spent in the provider call (SMTP, HTTP) per attempt.',

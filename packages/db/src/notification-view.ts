@@ -55,7 +55,8 @@ export async function getNotificationView(
     include: {
       deliveries: {
         orderBy: { position: 'asc' },
-        include: { attempts: { orderBy: [{ attempt: 'asc' }, { id: 'asc' }] } },
+        // As they happened: a redriven delivery counts its fresh attempts from 1 again.
+        include: { attempts: { orderBy: [{ at: 'asc' }, { id: 'asc' }] } },
       },
     },
   });

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import {
+  countSkippedDeliveries,
   enqueueJobs,
   JOB_PAYLOAD_VERSION,
   laneQueueName,
@@ -10,6 +11,7 @@ import {
   type PlannedJob,
   type RecipientProfile,
   type RetryConfig,
+  type DeliveriesCounter,
 } from '@herald/core';
 import {
   CampaignNotRunningError,
@@ -62,6 +64,8 @@ export function createCampaignFanout(deps: {
   retry: RetryConfig;
   links: CampaignLinks;
   log: Logger;
+  /** herald_deliveries_total: deliveries created `skipped` (opted out, no address) count here. */
+  deliveries?: DeliveriesCounter;
   options?: CampaignFanoutOptions;
 }) {
   const pageSize = deps.options?.pageSize ?? 1000;
@@ -201,7 +205,7 @@ export function createCampaignFanout(deps: {
             expanded: page.length < pageSize,
             claimMs: enqueueLeaseMs,
           });
-          return { campaignId: campaign.id, full: false as const, due, created: deliveries.length };
+          return { campaignId: campaign.id, full: false as const, due, deliveries };
         }).catch((err: unknown) => {
           // Paused or cancelled while this batch was planned: rolled back, try another campaign.
           if (err instanceof CampaignNotRunningError)
@@ -214,6 +218,7 @@ export function createCampaignFanout(deps: {
           continue;
         }
         // Committed: now to Redis. What fails here stays in the outbox for the relay.
+        if (deps.deliveries) countSkippedDeliveries(deps.deliveries, result.deliveries);
         const { enqueued, failed } = await enqueueJobs(deps.queues, result.due, deps.retry, 10_000);
         for (const f of failed)
           deps.log.warn(
@@ -221,7 +226,7 @@ export function createCampaignFanout(deps: {
             'fan-out enqueue failed; the relay will retry',
           );
         await deleteOutboxFor(deps.pool, enqueued);
-        return result.created;
+        return result.deliveries.length;
       }
     },
   };

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Logger, RetryConfig } from '@herald/core';
+import type { DeliveriesCounter, Logger, RetryConfig } from '@herald/core';
 import { completeFinishedCampaigns, startDueCampaigns } from '@herald/db';
 import type pg from 'pg';
 import {
@@ -16,6 +16,8 @@ export interface SchedulerDeps {
   retry: RetryConfig;
   links: CampaignLinks;
   log: Logger;
+  /** herald_deliveries_total, for the deliveries the fan-out creates `skipped`. */
+  deliveries?: DeliveriesCounter;
   /** How often a pass runs when the previous one found nothing to do. */
   tickMs?: number;
   relay?: OutboxRelayOptions;
@@ -50,6 +52,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     retry: deps.retry,
     links: deps.links,
     log: deps.log,
+    deliveries: deps.deliveries,
     options: deps.fanout,
   });
   const tickMs = deps.tickMs ?? 250;

@@ -13,6 +13,7 @@ import {
 } from '@herald/channels';
 import {
   closeQueues,
+  createDeliveriesCounter,
   createDeliveryMetrics,
   createDeadLetterQueues,
   createLaneQueues,
@@ -120,6 +121,8 @@ export interface Harness {
   /** Metrics of the workers started by this harness. */
   workerMetrics: DeliveryMetrics;
   workerRegistry: Registry;
+  /** Metrics of the schedulers started by this harness (the gateway's are at GET /metrics). */
+  schedulerRegistry: Registry;
   close(): Promise<void>;
 }
 
@@ -161,6 +164,8 @@ export async function createHarness(
   const releases: (() => Promise<unknown>)[] = [];
   const workerRegistry = createRegistry('worker-test', false);
   const workerMetrics = createDeliveryMetrics(workerRegistry);
+  const schedulerRegistry = createRegistry('scheduler-test', false);
+  const schedulerDeliveries = createDeliveriesCounter(schedulerRegistry);
 
   function startWorker<C extends Channel>(
     provider: ChannelProvider<C>,
@@ -211,6 +216,7 @@ export async function createHarness(
     log,
     workerMetrics,
     workerRegistry,
+    schedulerRegistry,
     startWorker,
     dlq: (channel: Channel) => deadLetterQueues.get(channel)!,
     startWebhookWorker(o: WebhookWorkerOptions) {
@@ -253,6 +259,7 @@ export async function createHarness(
         retry,
         links: { publicUrl: 'http://herald.test', unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET },
         log,
+        deliveries: schedulerDeliveries,
         tickMs: 50,
         ...o,
       });

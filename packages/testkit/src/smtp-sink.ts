@@ -48,14 +48,33 @@ export class SmtpSink {
   readonly received: ReceivedMail[] = [];
   /** RCPT TO attempts per address, including refused ones. */
   readonly attempts = new Map<string, number>();
+  /** AUTH attempts, including refused ones (only with the `auth` option). */
+  authAttempts = 0;
+  /**
+   * With the `auth` option: whether the right credentials are accepted. While
+   * false every login is refused with 535, as a server whose account was
+   * disabled or whose password was rotated answers.
+   */
+  acceptLogins = true;
   private readonly behaviours = new Map<string, SmtpBehaviour>();
   private server: SMTPServer | undefined;
   port = 0;
 
-  constructor(private readonly options: { parse?: boolean } = {}) {}
+  constructor(
+    private readonly options: {
+      parse?: boolean;
+      /** Require AUTH (PLAIN or LOGIN, without TLS) with these credentials. */
+      auth?: { user: string; pass: string };
+    } = {},
+  ) {}
 
+  /** The SMTP_URL to give the worker, with the credentials when the sink requires them. */
   get url(): string {
-    return `smtp://127.0.0.1:${this.port}`;
+    const auth = this.options.auth;
+    const userinfo = auth
+      ? `${encodeURIComponent(auth.user)}:${encodeURIComponent(auth.pass)}@`
+      : '';
+    return `smtp://${userinfo}127.0.0.1:${this.port}`;
   }
 
   behave(address: string, behaviour: SmtpBehaviour): void {
@@ -63,9 +82,29 @@ export class SmtpSink {
   }
 
   async start(): Promise<this> {
+    const auth = this.options.auth;
     this.server = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS', 'AUTH'],
+      authOptional: !auth,
+      disabledCommands: auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+      // Plain-text AUTH on a local test socket: there is no TLS to protect it with.
+      allowInsecureAuth: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      onAuth: (credentials, _session, callback) => {
+        this.authAttempts += 1;
+        if (
+          auth &&
+          this.acceptLogins &&
+          credentials.username === auth.user &&
+          credentials.password === auth.pass
+        ) {
+          return callback(null, { user: credentials.username });
+        }
+        const err = new Error('Authentication credentials invalid') as Error & {
+          responseCode: number;
+        };
+        err.responseCode = 535;
+        callback(err);
+      },
       logger: false,
       size: 10 * 1024 * 1024,
       onRcptTo: (address, _session, callback) => {

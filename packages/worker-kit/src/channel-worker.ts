@@ -64,8 +64,12 @@ export interface ChannelWorker {
   close(drainTimeoutMs?: number): Promise<void>;
 }
 
-/** Generous: the limiter only exists so that queue.rateLimit() pauses take effect. */
-const PAUSE_ONLY_LIMITER = { max: 1_000_000, duration: 1000 };
+/**
+ * Generous: the limiter only exists so that queue.rateLimit() pauses take
+ * effect. `queue.getRateLimitTtl(PAUSE_ONLY_LIMITER.max)` tells how long a
+ * lane is still paused (0: not paused).
+ */
+export const PAUSE_ONLY_LIMITER = { max: 1_000_000, duration: 1000 };
 
 /**
  * The generic channel worker: one BullMQ worker per lane of the channel (so
@@ -115,6 +119,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
       retry: config.retry,
       ledger: deps.ledger,
       log,
+      deliveries: deps.metrics.deliveries,
     }),
     addressBook: createAddressBook({ pool: deps.pool, log }),
     budget:

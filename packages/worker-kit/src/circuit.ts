@@ -21,13 +21,20 @@ export class CircuitOpenError extends Error {
 export interface ChannelCircuit {
   readonly state: CircuitState;
   fire<T>(call: () => Promise<T>): Promise<T>;
+  /**
+   * Opens the circuit now, whatever the counts say (a configuration fault:
+   * every further call would fail the same way). Returns how long until
+   * the half-open probe.
+   */
+  trip(): number;
   shutdown(): void;
 }
 
 /**
  * One breaker per channel per process (opossum). Failures count only when
- * they are the provider's or ours (transient, rate limited, misconfigured):
- * a permanent per-recipient error says nothing about the provider's health.
+ * they are the provider's (transient, rate limited): a permanent
+ * per-recipient error says nothing about the provider's health. A
+ * configuration fault does not wait for the counts: the caller trips it.
  */
 export function createChannelCircuit(
   config: BreakerConfig,
@@ -54,17 +61,23 @@ export function createChannelCircuit(
   breaker.on('halfOpen', () => set('half_open'));
   breaker.on('close', () => set('closed'));
 
+  const untilProbe = () =>
+    Math.max(250, state === 'open' ? config.resetMs - (Date.now() - openedAt) : 1000);
+
   return {
     get state() {
       return state;
+    },
+    trip() {
+      breaker.open(); // no-op when already open: the probe timer keeps running
+      return untilProbe();
     },
     async fire<T>(call: () => Promise<T>): Promise<T> {
       try {
         return (await breaker.fire(call)) as T;
       } catch (err) {
         if ((err as { code?: string }).code === 'EOPENBREAKER') {
-          const left = state === 'open' ? config.resetMs - (Date.now() - openedAt) : 1000;
-          throw new CircuitOpenError(Math.max(250, left));
+          throw new CircuitOpenError(untilProbe());
         }
         throw err;
       }

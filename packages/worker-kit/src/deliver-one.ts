@@ -21,6 +21,8 @@ import type { ProviderBudget } from './provider-budget';
 /** A send still running after this long shows as "sending". */
 export const SENDING_VISIBLE_AFTER_MS = 500;
 
+export type PauseScope = 'lane' | 'channel';
+
 /** What became of one delivery; the caller maps it onto BullMQ. */
 export type DeliveryOutcome =
   | { kind: 'sent'; result: SendResult }
@@ -28,8 +30,12 @@ export type DeliveryOutcome =
   | { kind: 'dead' }
   /** A transient failure, recorded: try again after a backoff. */
   | { kind: 'retry'; attempt: number; error: DeliveryError }
-  /** Not sent, no attempt spent: the provider (or our breaker) wants the whole channel to wait. */
-  | { kind: 'pause'; ms: number }
+  /**
+   * Not sent, no attempt spent: wait `ms`. Scope `lane`: this lane ran short
+   * of the shared provider budget (the other lane may still have its share).
+   * Scope `channel`: the provider or our breaker wants every lane to wait.
+   */
+  | { kind: 'pause'; ms: number; scope: PauseScope }
   /** Not sent, no attempt spent: this address is busy for `ms` (per-address pacing). */
   | { kind: 'defer'; ms: number };
 
@@ -77,7 +83,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     const { deliveryId, lane } = payload;
     if (deps.budget) {
       const wait = await deps.budget.take(lane);
-      if (wait > 0) return { kind: 'pause', ms: wait };
+      if (wait > 0) return { kind: 'pause', ms: wait, scope: 'lane' };
     }
     const address = deps.pacer?.addressOf(payload);
     if (deps.pacer && address !== undefined) {
@@ -106,7 +112,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
       clearTimeout(markSending);
       if (err instanceof CircuitOpenError) {
         await ledger.setStatus({ deliveryId, status: 'queued', from: ['sending'] });
-        return { kind: 'pause', ms: err.retryInMs };
+        return { kind: 'pause', ms: err.retryInMs, scope: 'channel' };
       }
       return settleFailure(
         payload,
@@ -176,7 +182,11 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     );
     if (decision.action === 'pause-channel') {
       metrics.deliveries.inc({ channel, lane, outcome: 'retried' });
-      return { kind: 'pause', ms: decision.delayMs };
+      return { kind: 'pause', ms: decision.delayMs, scope: 'channel' };
+    }
+    if (decision.action === 'open-circuit') {
+      metrics.deliveries.inc({ channel, lane, outcome: 'retried' });
+      return { kind: 'pause', ms: circuit.trip(), scope: 'channel' };
     }
     if (decision.action === 'retry') {
       metrics.deliveries.inc({ channel, lane, outcome: 'retried' });

@@ -3,6 +3,7 @@ import {
   deliveryJobOptions,
   deliveryJobSchema,
   laneQueueName,
+  type DeliveriesCounter,
   type DeliveryJob,
   type Logger,
   type RetryConfig,
@@ -19,6 +20,8 @@ export function createFallbackChain(deps: {
   retry: RetryConfig;
   ledger: DeliveryLedger;
   log: Logger;
+  /** herald_deliveries_total: the channels not needed are counted as skipped. */
+  deliveries: DeliveriesCounter;
 }) {
   return {
     async next(job: DeliveryJob, failedBecause: string): Promise<void> {
@@ -46,8 +49,9 @@ export function createFallbackChain(deps: {
     },
 
     async skipRest(job: DeliveryJob): Promise<void> {
+      const rest = job.fallback ?? [];
       await Promise.all(
-        (job.fallback ?? []).map((f) =>
+        rest.map((f) =>
           deps.ledger.setStatus({
             deliveryId: f.deliveryId,
             status: 'skipped',
@@ -56,6 +60,10 @@ export function createFallbackChain(deps: {
           }),
         ),
       );
+      // The chain shares the notification's lane.
+      for (const f of rest) {
+        deps.deliveries.inc({ channel: f.channel, lane: job.lane, outcome: 'skipped' });
+      }
     },
   };
 }

@@ -6,6 +6,12 @@ export type JobOutcome =
   | { action: 'retry'; outcome: AttemptOutcome; throwable: Error }
   /** The provider throttles us as a whole: pause the channel's lanes fleet-wide; no attempt spent. */
   | { action: 'pause-channel'; outcome: AttemptOutcome; delayMs: number }
+  /**
+   * Our configuration is wrong (credentials, certificates): open the breaker
+   * now, which pauses the channel's lanes fleet-wide until the half-open
+   * probe; no attempt spent, never dead-lettered.
+   */
+  | { action: 'open-circuit'; outcome: AttemptOutcome }
   /** No attempt follows: failed, into the DLQ. */
   | { action: 'dead-letter'; outcome: AttemptOutcome };
 
@@ -13,6 +19,7 @@ const OUTCOME_BY_KIND: Record<DeliveryError['kind'], AttemptOutcome> = {
   transient: 'transient_error',
   permanent: 'permanent_error',
   rate_limited: 'rate_limited',
+  misconfigured: 'transient_error',
 };
 
 /** Used when a provider says "slow down" without saying for how long. */
@@ -26,6 +33,7 @@ export function decideJobOutcome(
 ): JobOutcome {
   const outcome = OUTCOME_BY_KIND[error.kind];
   if (error.kind === 'permanent') return { action: 'dead-letter', outcome };
+  if (error.kind === 'misconfigured') return { action: 'open-circuit', outcome };
   if (error.kind === 'rate_limited' && error.scope === 'provider') {
     return { action: 'pause-channel', outcome, delayMs: error.retryAfterMs ?? DEFAULT_PAUSE_MS };
   }

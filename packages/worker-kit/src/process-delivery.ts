@@ -21,7 +21,7 @@ import { findSettledDeliveries, type DeliveryLedger } from '@herald/db';
 import { isTemplateError, type TemplateRenderer } from '@herald/templates';
 import type pg from 'pg';
 import type { DeadLetters } from './dead-letters';
-import type { DeliverOne, DeliveryOutcome } from './deliver-one';
+import type { DeliverOne, DeliveryOutcome, PauseScope } from './deliver-one';
 
 /** A campaign batch held because its campaign is paused comes back after this long. */
 export const PAUSED_RECHECK_MS = 2000;
@@ -128,9 +128,14 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
     );
   }
 
-  /** Pause every lane of the channel, for every replica. */
-  async function pauseChannel(ms: number): Promise<void> {
-    await Promise.all([...deps.laneQueues.values()].map((q) => q.rateLimit(ms)));
+  /**
+   * Pause for every replica: just this lane when it ran short of the shared
+   * provider budget (the other lane keeps its share: transactional first),
+   * every lane of the channel when the provider or the breaker says so.
+   */
+  async function pause(queueName: string, scope: PauseScope, ms: number): Promise<void> {
+    const queues = scope === 'lane' ? [deps.laneQueues.get(queueName)!] : deps.laneQueues.values();
+    await Promise.all([...queues].map((q) => q.rateLimit(ms)));
   }
 
   async function processSingle(
@@ -155,7 +160,7 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
       case 'retry':
         throw outcome.error; // BullMQ retries after our backoff (which honours retryAfterMs)
       case 'pause':
-        await pauseChannel(outcome.ms);
+        await pause(job.queueName, outcome.scope, outcome.ms);
         throw Worker.RateLimitError(); // back to wait, no attempt spent
       case 'defer':
         await job.moveToDelayed(Date.now() + outcome.ms, token);
@@ -200,14 +205,14 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
   ) {
     const queue = deps.laneQueues.get(queueName)!;
     const paused: DeliveryJobFor<C>[] = [];
-    let pauseMs = 0;
+    const pauseMs: Record<PauseScope, number> = { lane: 0, channel: 0 };
     const singles: { name: string; data: unknown; opts: ReturnType<typeof deliveryJobOptions> }[] =
       [];
     outcomes.forEach((outcome, i) => {
       const member = members[i]!;
       if (outcome.kind === 'pause') {
         paused.push(member);
-        pauseMs = Math.max(pauseMs, outcome.ms);
+        pauseMs[outcome.scope] = Math.max(pauseMs[outcome.scope], outcome.ms);
       } else if (outcome.kind === 'retry') {
         const data = { ...member, priorAttempts: outcome.attempt };
         const opts = deliveryJobOptions(lane, retry, member.deliveryId, outcome.attempt);
@@ -239,7 +244,8 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
       }
     }
     if (singles.length > 0) await queue.addBulk(singles);
-    if (pauseMs > 0) await pauseChannel(pauseMs);
+    if (pauseMs.channel > 0) await pause(queueName, 'channel', pauseMs.channel);
+    if (pauseMs.lane > pauseMs.channel) await pause(queueName, 'lane', pauseMs.lane);
   }
 
   /** A payload that does not parse can never succeed: dead-letter it at once, recording why. */

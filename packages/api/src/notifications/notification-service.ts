@@ -1,6 +1,8 @@
 import {
+  countSkippedDeliveries,
   laneQueueName,
   markDeliveriesCancelled,
+  type DeliveriesCounter,
   type Logger,
   type PlannedJob,
   type Redis,
@@ -45,6 +47,8 @@ export interface NotificationServiceDeps {
   retry: RetryConfig;
   outboxAck: OutboxAcknowledger;
   accepted: Counter<'lane'>;
+  /** herald_deliveries_total: deliveries created `skipped` are counted here, no worker sees them. */
+  deliveries: DeliveriesCounter;
   log: Logger;
   now?: () => Date;
 }
@@ -168,6 +172,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         return record.response as AcceptedResponse;
       }
       deps.accepted.inc({ lane: request.lane });
+      countSkippedDeliveries(deps.deliveries, planned.notification.deliveries);
       await dispatch(due);
       return planned.response;
     },
@@ -244,7 +249,10 @@ export function createNotificationService(deps: NotificationServiceDeps) {
           outbox: rowsByNotification.get(p.notification.id) ?? [],
         })),
       );
-      for (const p of planned) deps.accepted.inc({ lane: p.notification.lane });
+      for (const p of planned) {
+        deps.accepted.inc({ lane: p.notification.lane });
+        countSkippedDeliveries(deps.deliveries, p.notification.deliveries);
+      }
       await dispatch(due);
       return results as (AcceptedResponse | ProblemError)[];
     },

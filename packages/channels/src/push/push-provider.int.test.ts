@@ -137,7 +137,7 @@ describe('push provider against a real push service', () => {
     const id = randomUUID();
     const err = await failureOf(service.createSubscription(id), stranger);
     await stranger.close();
-    expect(err).toMatchObject({ code: 'misconfigured', kind: 'transient' });
+    expect(err).toMatchObject({ code: 'misconfigured', kind: 'misconfigured' });
     expect(service.requests(id)).toMatchObject([
       { status: 403, reason: expect.stringMatching(/VAPID key/) },
     ]);
@@ -216,11 +216,11 @@ describe('push provider against a real push service', () => {
     expect(err.retryAfterMs).toBeLessThanOrEqual(60_000);
   });
 
-  it.each([400, 401, 403])('classifies %i as misconfigured (transient)', async (status) => {
+  it.each([400, 401, 403])('classifies %i as misconfigured (opens the breaker)', async (status) => {
     const id = randomUUID();
     service.behave(id, { kind: 'status', status });
     const err = await failureOf(service.createSubscription(id));
-    expect(err).toMatchObject({ code: 'misconfigured', kind: 'transient' });
+    expect(err).toMatchObject({ code: 'misconfigured', kind: 'misconfigured' });
   });
 
   it('classifies 5xx as provider_unavailable (transient), for one subscription or all', async () => {
@@ -276,7 +276,7 @@ describe('push provider against a real push service', () => {
     const err = await failureOf(service.createSubscription(randomUUID()), untrusting);
     await untrusting.close();
     plain.destroy();
-    expect(err).toMatchObject({ code: 'misconfigured', kind: 'transient' });
+    expect(err).toMatchObject({ code: 'misconfigured', kind: 'misconfigured' });
   });
 
   it.each([

@@ -11,11 +11,11 @@ describe('classifyTelegramReply', () => {
     ],
     [400, 'Bad Request: message is too long', 'content_too_long', 'permanent'],
     [400, 'Bad Request: message text is empty', 'content_rejected', 'permanent'],
-    [401, 'Unauthorized', 'misconfigured', 'transient'],
+    [401, 'Unauthorized', 'misconfigured', 'misconfigured'],
     [403, 'Forbidden: bot was blocked by the user', 'recipient_blocked', 'permanent'],
     [403, 'Forbidden: user is deactivated', 'recipient_blocked', 'permanent'],
     [403, 'Forbidden: bot was kicked from the group chat', 'recipient_blocked', 'permanent'],
-    [404, 'Not Found', 'misconfigured', 'transient'],
+    [404, 'Not Found', 'misconfigured', 'misconfigured'],
     [500, 'Internal Server Error', 'provider_unavailable', 'transient'],
     [502, 'Bad Gateway', 'provider_unavailable', 'transient'],
     [409, 'Conflict: something new', 'provider_unavailable', 'transient'],
@@ -77,7 +77,7 @@ describe('classifyTelegramTransportError', () => {
     const cause = withCode(code);
     const err = classifyTelegramTransportError('sendMessage', cause);
     expect(err.code).toBe(expected);
-    expect(err.kind).toBe('transient');
+    expect(err.kind).toBe(expected === 'misconfigured' ? 'misconfigured' : 'transient');
     expect(err.cause).toBe(cause);
   });
 

@@ -226,18 +226,18 @@ describe('Telegram provider against a real HTTP Bot API', () => {
     );
   });
 
-  it('a wrong bot token (401) or API path (404) is misconfigured, a transient error', async () => {
+  it('a wrong bot token (401) or API path (404) is misconfigured (opens the breaker)', async () => {
     const wrongToken = '999999:WRONG-token-value';
     await failure(
       provider({ botToken: wrongToken }).send(job(newChat(), { text: 'hi' }), ctx),
       'misconfigured',
-      'transient',
+      'misconfigured',
       [wrongToken, api.token],
     );
     await failure(
       provider({ apiUrl: `${api.url}/not-the-api/` }).send(job(newChat(), { text: 'hi' }), ctx),
       'misconfigured',
-      'transient',
+      'misconfigured',
     );
   });
 
