@@ -1,3 +1,4 @@
+import autocannon from 'autocannon';
 import { n, resetState, SCALE, startGateway, type BenchContext, benchToken } from '../lib/context';
 import { runOpenLoop } from '../lib/open-loop';
 import { cpuShare, cpuSnapshot } from '../lib/cpu';
@@ -65,6 +66,16 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
     rate: 1000,
     durationSeconds: Math.max(5, Math.round(15 * Math.min(1, SCALE))),
   });
+  // Capacity: as many single sends as 32 callers waiting on their answers get through.
+  await resetState(ctx);
+  const capacity = await autocannon({
+    url: `http://127.0.0.1:${GATEWAY_PORT}/v1/notifications`,
+    method: 'POST',
+    connections: 32,
+    duration: Math.max(3, Math.round(8 * Math.min(1, SCALE))),
+    headers: { authorization: auth, 'content-type': 'application/json' },
+    body: JSON.stringify(item(1)),
+  });
   await gateway.stop();
   const ok = single.statuses[202] ?? 0;
   ctx.report({
@@ -74,6 +85,19 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
     target: '<= 25 ms',
     pass: single.p99 <= 25 && ok === single.requests && single.achievedRate >= 950,
     detail: { ...single },
+  });
+  ctx.report({
+    figure: 'reference: single POST /v1/notifications capacity, 32 callers (autocannon)',
+    value: capacity.requests.average,
+    unit: 'req/s',
+    target: 'reference',
+    pass: capacity.non2xx === 0 && capacity.errors === 0,
+    detail: {
+      p50: capacity.latency.p50,
+      p99: capacity.latency.p99,
+      non2xx: capacity.non2xx,
+      errors: capacity.errors,
+    },
   });
 }
 

@@ -21,6 +21,12 @@ const KIND_BY_CODE = {
   provider_deferred: 'transient',
   timeout: 'transient',
   network: 'transient',
+  // Refused in a way that points at our configuration but may concern one
+  // recipient only (Web Push: each subscription has its own push service and
+  // VAPID key). Retried and counted by the breaker: a fault every message
+  // shares opens it; one bad subscription fails alone instead of pausing the
+  // channel for everyone.
+  provider_refused: 'transient',
   // Our credentials or settings are wrong: retrying each message cannot help
   // and would only spend its attempts. The breaker opens at once; the
   // messages wait until a half-open probe finds the configuration fixed.

@@ -12,10 +12,10 @@ describe('classifyPushError', () => {
     [answered(410), 'subscription_gone', 'permanent'],
     [answered(413), 'content_rejected', 'permanent'],
     [answered(429), 'rate_limited', 'rate_limited'],
-    [answered(400), 'misconfigured', 'misconfigured'],
-    [answered(401), 'misconfigured', 'misconfigured'],
-    [answered(403), 'misconfigured', 'misconfigured'],
-    [answered(422), 'misconfigured', 'misconfigured'],
+    [answered(400), 'provider_refused', 'transient'],
+    [answered(401), 'provider_refused', 'transient'],
+    [answered(403), 'provider_refused', 'transient'],
+    [answered(422), 'provider_refused', 'transient'],
     [answered(408), 'timeout', 'transient'],
     [answered(500), 'provider_unavailable', 'transient'],
     [answered(503), 'provider_unavailable', 'transient'],
@@ -23,7 +23,7 @@ describe('classifyPushError', () => {
     [socketError('ECONNREFUSED'), 'network', 'transient'],
     [socketError('ECONNRESET'), 'network', 'transient'],
     [socketError('ETIMEDOUT'), 'timeout', 'transient'],
-    [socketError('DEPTH_ZERO_SELF_SIGNED_CERT'), 'misconfigured', 'misconfigured'],
+    [socketError('DEPTH_ZERO_SELF_SIGNED_CERT'), 'provider_refused', 'transient'],
     [new Error('no code at all'), 'network', 'transient'],
   ])('%s → %s (%s)', (err, code, kind) => {
     const classified = classifyPushError(err);

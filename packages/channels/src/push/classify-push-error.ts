@@ -4,9 +4,12 @@ import { PushTimeoutError } from './push-timeout-error';
 
 /** Push service answers (RFC 8030 §5, RFC 8292 §4) and what each means for the delivery. */
 const BY_STATUS: Record<number, DeliveryErrorCode> = {
-  400: 'misconfigured', // malformed request: our headers, encryption or VAPID claims
-  401: 'misconfigured', // VAPID token missing, expired or badly signed
-  403: 'misconfigured', // VAPID key is not the one the subscription was made with
+  // Our headers, encryption or VAPID claims (400), our VAPID token (401), or a
+  // subscription made with another VAPID key (403): a fault of our
+  // configuration if every send gets it, of one subscription if not.
+  400: 'provider_refused',
+  401: 'provider_refused',
+  403: 'provider_refused',
   404: 'subscription_gone', // unknown subscription: delete it
   408: 'timeout',
   410: 'subscription_gone', // the user unsubscribed: delete it
@@ -26,10 +29,10 @@ const BY_ERRNO: Record<string, DeliveryErrorCode> = {
   ENETUNREACH: 'network',
   ETIMEDOUT: 'timeout',
   // The service's certificate chain is unknown to us (NODE_EXTRA_CA_CERTS, proxies).
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'misconfigured',
-  SELF_SIGNED_CERT_IN_CHAIN: 'misconfigured',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'misconfigured',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'misconfigured',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'provider_refused',
+  SELF_SIGNED_CERT_IN_CHAIN: 'provider_refused',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'provider_refused',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'provider_refused',
 };
 
 /** Retry-After in delta-seconds or as an HTTP date (RFC 9110 §10.2.3), in ms from now. */
@@ -47,7 +50,7 @@ export function parseRetryAfter(
 function classifyStatus(err: WebPushError): DeliveryError {
   const status = err.statusCode;
   const code =
-    BY_STATUS[status] ?? (status >= 400 && status < 500 ? 'misconfigured' : 'provider_unavailable');
+    BY_STATUS[status] ?? (status >= 400 && status < 500 ? 'provider_refused' : 'provider_unavailable');
   const detail = typeof err.body === 'string' && err.body ? `: ${err.body.slice(0, 200)}` : '';
   return new DeliveryError(code, `push service answered ${status}${detail}`, {
     cause: err,

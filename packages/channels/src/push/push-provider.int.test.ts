@@ -130,14 +130,14 @@ describe('push provider against a real push service', () => {
     expect(service.connections).toBe(before);
   });
 
-  it('is refused as misconfigured when signing with a VAPID key the service does not expect', async () => {
+  it('is refused (provider_refused, counted by the breaker) when signing with a VAPID key the service does not expect', async () => {
     const stranger = createPushProvider(
       options({ vapid: { ...generateVAPIDKeys(), subject: 'mailto:ops@herald.test' } }),
     );
     const id = randomUUID();
     const err = await failureOf(service.createSubscription(id), stranger);
     await stranger.close();
-    expect(err).toMatchObject({ code: 'misconfigured', kind: 'misconfigured' });
+    expect(err).toMatchObject({ code: 'provider_refused', kind: 'transient' });
     expect(service.requests(id)).toMatchObject([
       { status: 403, reason: expect.stringMatching(/VAPID key/) },
     ]);
@@ -216,11 +216,11 @@ describe('push provider against a real push service', () => {
     expect(err.retryAfterMs).toBeLessThanOrEqual(60_000);
   });
 
-  it.each([400, 401, 403])('classifies %i as misconfigured (opens the breaker)', async (status) => {
+  it.each([400, 401, 403])('classifies %i as provider_refused (retried, counted by the breaker)', async (status) => {
     const id = randomUUID();
     service.behave(id, { kind: 'status', status });
     const err = await failureOf(service.createSubscription(id));
-    expect(err).toMatchObject({ code: 'misconfigured', kind: 'misconfigured' });
+    expect(err).toMatchObject({ code: 'provider_refused', kind: 'transient' });
   });
 
   it('classifies 5xx as provider_unavailable (transient), for one subscription or all', async () => {
@@ -270,13 +270,13 @@ describe('push provider against a real push service', () => {
     expect((err.cause as { code?: string }).code).toBe('ECONNREFUSED');
   });
 
-  it('classifies an untrusted certificate as misconfigured', async () => {
+  it('classifies an untrusted certificate as provider_refused', async () => {
     const plain = new https.Agent();
     const untrusting = createPushProvider(options({ agent: plain }));
     const err = await failureOf(service.createSubscription(randomUUID()), untrusting);
     await untrusting.close();
     plain.destroy();
-    expect(err).toMatchObject({ code: 'misconfigured', kind: 'misconfigured' });
+    expect(err).toMatchObject({ code: 'provider_refused', kind: 'transient' });
   });
 
   it.each([
