@@ -75,22 +75,45 @@ export function createWebhookHttpClient(options: WebhookHttpClientOptions): Webh
     if (closed) throw new DeliveryError('provider_unavailable', 'webhook client is closed');
     const target = targetOf(url);
     try {
-      const response = await agent.request({
-        origin: target.origin,
-        path: target.path,
-        method: 'POST',
-        headers,
-        body,
-      });
-      // Drain the body so the socket goes back to the pool.
-      await response.body.dump();
-      return { status: response.statusCode, headers: response.headers as IncomingHttpHeaders };
+      return await exchange(target, headers, body);
     } catch (err) {
       // A refusal raised in the socket's lookup arrives wrapped by the connector.
       const cause = (err as { cause?: unknown }).cause;
       if (cause instanceof DeliveryError) throw cause;
       throw err;
     }
+  }
+
+  /**
+   * One request through undici's dispatcher: the status and headers are all
+   * we use, so the body is discarded as it arrives, with no stream or promise
+   * per response on the way (the connection goes back to the pool at its end).
+   */
+  function exchange(
+    target: { origin: string; path: string },
+    headers: Record<string, string>,
+    body: string,
+  ): Promise<WebhookResponse> {
+    return new Promise((resolve, reject) => {
+      let response: WebhookResponse | undefined;
+      agent.dispatch(
+        { origin: target.origin, path: target.path, method: 'POST', headers, body },
+        {
+          onRequestStart() {}, // its presence marks this as a handler of undici 7's API
+          onResponseStart(_controller, status, responseHeaders) {
+            response = { status, headers: responseHeaders }; // the last one: 1xx come first
+          },
+          onResponseData() {},
+          onResponseEnd() {
+            if (response) resolve(response);
+            else reject(new Error('webhook response ended without a status'));
+          },
+          onResponseError(_controller, err) {
+            reject(err);
+          },
+        },
+      );
+    });
   }
 
   return {
