@@ -138,7 +138,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     });
     sentCounter[lane].inc();
     endToEnd[lane].observe(Math.max(0, Date.now() - payload.acceptedAt) / 1000);
-    await deps.addressBook.learnFromSuccess(payload, result.movedTo);
+    if (result.movedTo) await deps.addressBook.learnFromSuccess(payload, result.movedTo);
     if (payload.fallback?.length) await deps.fallback.skipRest(payload);
     return { kind: 'sent', result };
   };

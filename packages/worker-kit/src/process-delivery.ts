@@ -53,38 +53,44 @@ export interface JobProcessorDeps<C extends Channel> {
  */
 export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>) {
   const { channel, retry } = deps;
+  type Resolved = { job: DeliveryJobFor<C> } | { problem: string };
   const policy: BackoffPolicy = { baseMs: retry.baseMs, maxMs: retry.maxMs };
 
   /**
    * A payload as dequeued, resolved into what the provider sends: a stored
-   * template is rendered here. A problem means it can never succeed.
+   * template is rendered here. A problem means it can never succeed. Inline
+   * content resolves without waiting (most jobs: no promise per member).
    */
-  async function resolve(raw: unknown): Promise<{ job: DeliveryJobFor<C> } | { problem: string }> {
-    let data = raw;
-    if (isTemplatedJob(raw)) {
-      const templated = templatedJobSchema.safeParse(raw);
-      if (!templated.success) return { problem: templated.error.message };
-      if (!deps.templates) return { problem: 'this worker cannot render templates' };
-      const { template, data: variables, ...rest } = templated.data;
-      try {
-        const rendered = await deps.templates.render(
-          template.key,
-          channel,
-          variables,
-          template.locale,
-        );
-        data = { ...rest, content: rendered.content };
-      } catch (err) {
-        if (isTemplateError(err))
-          return { problem: `template ${template.key}: ${(err as Error).message}` };
-        throw err; // e.g. Postgres away while loading it: the job is retried
-      }
-    }
+  function resolve(raw: unknown): Resolved | Promise<Resolved> {
+    return isTemplatedJob(raw) ? render(raw) : parse(raw);
+  }
+
+  function parse(data: unknown): Resolved {
     const parsed = deliveryJobSchema.safeParse(data);
     if (!parsed.success) return { problem: parsed.error.message };
     if (parsed.data.channel !== channel)
       return { problem: `job for ${parsed.data.channel} on a ${channel} queue` };
     return { job: parsed.data as DeliveryJobFor<C> };
+  }
+
+  async function render(raw: unknown): Promise<Resolved> {
+    const templated = templatedJobSchema.safeParse(raw);
+    if (!templated.success) return { problem: templated.error.message };
+    if (!deps.templates) return { problem: 'this worker cannot render templates' };
+    const { template, data: variables, ...rest } = templated.data;
+    try {
+      const rendered = await deps.templates.render(
+        template.key,
+        channel,
+        variables,
+        template.locale,
+      );
+      return parse({ ...rest, content: rendered.content });
+    } catch (err) {
+      if (isTemplateError(err))
+        return { problem: `template ${template.key}: ${(err as Error).message}` };
+      throw err; // e.g. Postgres away while loading it: the job is retried
+    }
   }
 
   /** Deliveries not to send now: cancelled ones are settled, paused ones come back later. */
@@ -171,7 +177,8 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
   async function processBatch(job: Job, lane: Lane, rawMembers: unknown[]): Promise<void> {
     const resolved: DeliveryJobFor<C>[] = [];
     for (const raw of rawMembers) {
-      const result = await resolve(raw);
+      const pending = resolve(raw);
+      const result = pending instanceof Promise ? await pending : pending;
       if ('job' in result) resolved.push(result.job);
       else await buryUnparseable(job, raw, result.problem);
     }
