@@ -19,6 +19,7 @@ import {
   type Channel,
   type Env,
 } from '@herald/core';
+import { WORKER_DRAIN_TIMEOUT_MS } from '@herald/worker-kit';
 import { KEDA_OUTPUT, kedaResources, renderKedaManifests } from '../k8s/generate-keda';
 import {
   build,
@@ -36,8 +37,8 @@ const K8S = path.join(ROOT, 'k8s');
 const BASE = path.join(K8S, 'base');
 const OVERLAY = path.join(K8S, 'overlays', 'example');
 const JWT = { JWT_SECRET: 'x'.repeat(32) };
-/** channel-worker.ts close(drainTimeoutMs = 25_000): the grace period must outlast it. */
-const WORKER_DRAIN_SECONDS = 25;
+/** How long a worker's close() waits for jobs in flight: the grace period must outlast it. */
+const WORKER_DRAIN_SECONDS = WORKER_DRAIN_TIMEOUT_MS / 1000;
 
 const walk = (dir: string): string[] =>
   readdirSync(dir).flatMap((name) => {

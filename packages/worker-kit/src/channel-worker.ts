@@ -64,6 +64,13 @@ export interface ChannelWorker {
   close(drainTimeoutMs?: number): Promise<void>;
 }
 
+/**
+ * How long close() waits for in-flight jobs before giving up on them (their
+ * locks then expire and another worker recovers them). Deployments give a
+ * worker longer than this to stop (k8s terminationGracePeriodSeconds).
+ */
+export const WORKER_DRAIN_TIMEOUT_MS = 25_000;
+
 /** Generous: the limiter only exists so that queue.rateLimit() pauses take effect. */
 const PAUSE_ONLY_LIMITER = { max: 1_000_000, duration: 1000 };
 
@@ -192,7 +199,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
   return {
     workers,
     sweepFailed: sweep.sweepNow,
-    async close(drainTimeoutMs = 25_000) {
+    async close(drainTimeoutMs = WORKER_DRAIN_TIMEOUT_MS) {
       sweep.stop();
       clearInterval(circuitHeartbeat);
       const graceful = Promise.all(workers.map((w) => w.close()));
