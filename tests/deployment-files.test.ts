@@ -418,6 +418,38 @@ describe('Dockerfile production install', () => {
   });
 });
 
+// ---------------------------------------------------------------- references
+
+describe('files named by the repository', () => {
+  /** Tracked text files (the lockfile aside): the ones a reader follows. */
+  const tracked = async () =>
+    (await execFile('git', ['ls-files'], { cwd: ROOT })).stdout
+      .split('\n')
+      .filter((f) => f && f !== 'pnpm-lock.yaml' && !/\.(png|jpe?g|gif|ico)$/.test(f))
+      .filter((f) => existsSync(path.join(ROOT, f)));
+
+  it('are all there: every tests/… and docs/… path a file mentions exists', async () => {
+    const missing: string[] = [];
+    for (const file of await tracked()) {
+      const text = read(file);
+      for (const m of text.matchAll(
+        /(?<![\w/.-])((?:tests|docs)\/[\w./-]+\.(?:ts|md|png|svg|json|ya?ml|cjs|js))\b/g,
+      )) {
+        if (!existsSync(path.join(ROOT, m[1]!))) missing.push(`${file} → ${m[1]}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('README.md links and shows only files that exist', () => {
+    const file = 'README.md';
+    const dir = path.dirname(path.join(ROOT, file));
+    const targets = [...read(file).matchAll(/\]\(([^)#\s:]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!);
+    expect(targets.length).toBeGreaterThan(0);
+    expect(targets.filter((t) => !existsSync(path.join(dir, t)))).toEqual([]);
+  });
+});
+
 // ---------------------------------------------------------------- scripts
 
 const ENTRYPOINT = path.join(ROOT, 'docker', 'entrypoint.sh');
