@@ -48,16 +48,22 @@ RUN --mount=type=cache,id=herald-pnpm-store,target=/pnpm/store \
     pnpm install --frozen-lockfile --ignore-scripts --store-dir /pnpm/store
 RUN pnpm --filter @herald/db generate
 
-# Production dependencies only. `pnpm deploy` would lift one package out of the
-# workspace, but the services run from the workspace layout itself (the
+# Production dependencies only, of what the image runs: the services and the
+# CLI (migrate, token; its tsx runs the TypeScript) with the workspace packages
+# they depend on. The filter keeps out @herald/testkit and whatever only it
+# needs (smtp-server, selfsigned, postal-mime, ...): a plain `--prod` install
+# covers every workspace project. `pnpm deploy` would lift one package out of
+# the workspace, but the services run from the workspace layout itself (the
 # migration runner reads <root>/prisma/migrations, services import workspace
-# packages from source), so this installs the same tree without devDependencies.
+# packages from source). tests/deployment-files.test.ts resolves these filters
+# against the package.json files and pnpm-lock.yaml.
 # --ignore-scripts also skips the root postinstall (generate), whose Prisma CLI
 # is a devDependency: the generated client comes from the build stage instead.
-# tsx stays: it is a dependency of @herald/cli.
 FROM source AS prod
 RUN --mount=type=cache,id=herald-pnpm-store,target=/pnpm/store \
-    pnpm install --frozen-lockfile --prod --ignore-scripts --store-dir /pnpm/store
+    pnpm install --frozen-lockfile --prod --ignore-scripts --store-dir /pnpm/store \
+      --filter '{./services/*}...' --filter '@herald/cli...' \
+  && rm -rf packages/testkit
 COPY --from=build /app/packages/db/src/generated packages/db/src/generated
 
 # Node alone: pnpm is not needed to run anything.

@@ -1,4 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -16,14 +18,31 @@ import {
 /**
  * Bull Board and the API reference in a real browser (Debian's Chromium,
  * driven by playwright-core): the dashboard shows Herald's queues behind
- * HTTP Basic, and both pages are captured to docs/ (overwritten each run).
+ * HTTP Basic, and both pages are captured: to a temporary directory, or to
+ * docs/ (the README's pictures) with UPDATE_SCREENSHOTS=1, so a plain run
+ * leaves the checkout clean.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
 const DOCS_DIR = path.join(__dirname, '..', 'docs');
+const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const SCREENSHOTS = ['bull-board.png', 'api-reference.png'];
+
 const ADMIN = { user: 'ops', password: 'screenshot-board-password' };
 const SECRET = 'bull-board-browser-webhook-secret';
 const writer = testToken('notifications:write', 'bull-board-browser');
+
+const sha256 = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+
+/** A PNG's width and height, from its IHDR chunk. */
+async function pngSize(file: string): Promise<{ width: number; height: number }> {
+  const bytes = await readFile(file);
+  expect(bytes.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
 
 describe('Bull Board and /docs in Chromium', () => {
   let h: Harness;
@@ -31,8 +50,15 @@ describe('Bull Board and /docs in Chromium', () => {
   let base: string;
   let browser: Browser;
   let receiver: WebhookReceiver;
+  let shotsDir: string;
+  /** docs/*.png as they were before this run. */
+  const committed = new Map<string, string>();
 
   beforeAll(async () => {
+    shotsDir = UPDATE_SCREENSHOTS
+      ? DOCS_DIR
+      : await mkdtemp(path.join(tmpdir(), 'herald-screenshots-'));
+    for (const name of SCREENSHOTS) committed.set(name, await sha256(path.join(DOCS_DIR, name)));
     receiver = await new WebhookReceiver({ secret: SECRET }).start();
     h = await createHarness({ admin: ADMIN });
     server = h.app.listen(0, '127.0.0.1');
@@ -50,7 +76,6 @@ describe('Bull Board and /docs in Chromium', () => {
         '--disable-sync',
       ],
     });
-    await mkdir(DOCS_DIR, { recursive: true });
   });
 
   afterAll(async () => {
@@ -58,6 +83,7 @@ describe('Bull Board and /docs in Chromium', () => {
     await new Promise((resolve) => server?.close(resolve));
     await h?.close();
     await receiver?.stop();
+    if (shotsDir && !UPDATE_SCREENSHOTS) await rm(shotsDir, { recursive: true, force: true });
   });
 
   const send = (body: object) =>
@@ -115,7 +141,8 @@ describe('Bull Board and /docs in Chromium', () => {
       }
       // The counts are in: the three waiting emails.
       await page.getByText('3 Jobs', { exact: true }).waitFor({ state: 'visible' });
-      await page.screenshot({ path: path.join(DOCS_DIR, 'bull-board.png'), fullPage: true });
+      await page.screenshot({ path: path.join(shotsDir, 'bull-board.png'), fullPage: true });
+      expect((await pngSize(path.join(shotsDir, 'bull-board.png'))).width).toBe(1440);
     } finally {
       await operator.close();
     }
@@ -137,9 +164,20 @@ describe('Bull Board and /docs in Chromium', () => {
         .first()
         .waitFor({ state: 'visible' });
       await page.getByText('"password-reset"').first().waitFor({ state: 'visible' });
-      await page.screenshot({ path: path.join(DOCS_DIR, 'api-reference.png'), fullPage: true });
+      await page.screenshot({ path: path.join(shotsDir, 'api-reference.png'), fullPage: true });
+      expect((await pngSize(path.join(shotsDir, 'api-reference.png'))).width).toBe(1440);
     } finally {
       await context.close();
+    }
+  });
+
+  it('writes docs/*.png only when UPDATE_SCREENSHOTS=1', async () => {
+    for (const name of SCREENSHOTS) {
+      const now = await sha256(path.join(DOCS_DIR, name));
+      const written = await sha256(path.join(shotsDir, name));
+      // Refreshed on request, otherwise exactly as committed.
+      const expected = UPDATE_SCREENSHOTS ? written : committed.get(name);
+      expect({ name, docs: now }).toEqual({ name, docs: expected });
     }
   });
 });

@@ -11,6 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { DEFAULT_METRICS_PORT, loadGatewayConfig } from '@herald/core';
+import {
+  installedPackages,
+  lockedDependencies,
+  readLockfile,
+  selectProjects,
+  withWorkspaceDependencies,
+  workspaceProjects,
+} from './support/workspace-install';
 
 const execFile = promisify(execFileCallback);
 
@@ -294,6 +302,151 @@ describe('Dockerfile', () => {
     expect(read('Dockerfile')).not.toMatch(
       /approve-builds|onlyBuiltDependencies|dangerouslyAllowAllBuilds|pnpm rebuild/,
     );
+  });
+});
+
+// ---------------------------------------------------------------- production dependencies
+
+/** Single- or double-quoted words unquoted, as the shell would pass them. */
+const shellWords = (command: string) =>
+  [...command.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+
+/**
+ * Optional peers the lockfile resolved against devDependencies, which a
+ * `--prod` install still links: @prisma/client's `prisma` and `typescript`
+ * (resolved against @herald/db's prisma devDependency) and valibot's
+ * `typescript` (under @bull-board/api). Nothing loads them at run time (the
+ * client is generated, engine-less); dropping them needs the lockfile to stop
+ * resolving those peers. Any other dev package reaching the image fails here.
+ */
+const KNOWN_OPTIONAL_PEER_LEAKS = ['prisma', 'typescript'];
+
+describe('Dockerfile production install', () => {
+  const instructions = dockerInstructions(read('Dockerfile'));
+  const stages = new Map<string, { keyword: string; args: string }[]>();
+  let current: { keyword: string; args: string }[] = [];
+  for (const i of instructions) {
+    if (i.keyword === 'FROM') {
+      current = [];
+      const name = /\bAS\s+(\S+)$/i.exec(i.args)?.[1];
+      if (name) stages.set(name, current);
+    }
+    current.push(i);
+  }
+  const runtime = [...stages.values()].at(-1)!;
+  const copiedFrom = runtime
+    .filter((i) => i.keyword === 'COPY')
+    .map((i) => /--from=(\S+)\s+\/app\s+\/app$/.exec(i.args)?.[1])
+    .filter(Boolean);
+  const prodStage = stages.get(copiedFrom[0] ?? '') ?? [];
+  const install = prodStage.find((i) => i.keyword === 'RUN' && /pnpm install/.test(i.args));
+  const words = shellWords(install?.args ?? '');
+  const filters = words.flatMap((w, n) => (w === '--filter' ? [words[n + 1]!] : []));
+
+  const projects = workspaceProjects(ROOT);
+  const lock = readLockfile(ROOT);
+  // Without a filter pnpm installs every project of the workspace.
+  const selected =
+    filters.length > 0 ? selectProjects(projects, filters) : new Set(projects.map((p) => p.dir));
+  const installed = installedPackages(lock, selected);
+
+  it('copies the whole /app of one stage into the runtime image, installed from the lockfile with --prod', () => {
+    expect(copiedFrom).toHaveLength(1);
+    expect(words).toEqual(
+      expect.arrayContaining(['--prod', '--frozen-lockfile', '--ignore-scripts']),
+    );
+  });
+
+  it('installs only for the services and the CLI, with the workspace packages they depend on', () => {
+    expect(filters.length).toBeGreaterThan(0);
+    const expected = withWorkspaceDependencies(
+      projects,
+      projects.filter(
+        (p) => SERVICES.some((s) => p.dir === `services/${s}`) || p.name === '@herald/cli',
+      ),
+    );
+    for (const service of SERVICES) expect([...selected]).toContain(`services/${service}`);
+    expect([...selected].sort()).toEqual([...expected].sort());
+    expect(selected.has('packages/testkit')).toBe(false);
+    expect(selected.has('.')).toBe(false);
+  });
+
+  it('leaves the testkit out of the image, its source too', () => {
+    const testkit = projects.find((p) => p.name === '@herald/testkit')!;
+    expect(selected.has(testkit.dir)).toBe(false);
+    expect(install?.args).toMatch(new RegExp(`rm -rf ${testkit.dir}\\b`));
+  });
+
+  it('links none of the packages only the testkit needs (smtp-server, selfsigned, postal-mime, …)', () => {
+    const testOnly = lockedDependencies(lock, 'packages/testkit', 'dependencies').filter(
+      (id) => !installed.required.has(id),
+    );
+    expect(testOnly.map((id) => id.replace(/@[^@]+$/, ''))).toEqual(
+      expect.arrayContaining(['smtp-server', 'selfsigned', 'postal-mime', 'http_ece']),
+    );
+    expect(testOnly.filter((id) => installed.all.has(id))).toEqual([]);
+  });
+
+  it('links no devDependency of the workspace, apart from the optional peers named here', () => {
+    const prodDirect = new Set(
+      [...selected].flatMap((d) => lockedDependencies(lock, d, 'dependencies')),
+    );
+    const devOnly = projects
+      .flatMap((p) => lockedDependencies(lock, p.dir, 'devDependencies'))
+      .filter((id) => !prodDirect.has(id));
+    expect(devOnly.map((id) => id.replace(/@[^@]+$/, ''))).toEqual(
+      expect.arrayContaining([
+        'jest',
+        'eslint',
+        'prettier',
+        'prisma',
+        'supertest',
+        'playwright-core',
+      ]),
+    );
+    // Declared dependencies of production packages are production packages
+    // (@prisma/adapter-pg declares @types/pg); what only an optional peer pulls in is not.
+    const leaked = devOnly.filter((id) => installed.all.has(id) && !installed.required.has(id));
+    const peers = [...installed.optionalPeers].map((id) => id.replace(/@[^@]+$/, ''));
+    expect([...new Set(peers)].sort()).toEqual(KNOWN_OPTIONAL_PEER_LEAKS);
+    for (const id of leaked) {
+      expect({ id, via: installed.all.get(id) }).toEqual({
+        id,
+        via: expect.arrayContaining([expect.stringMatching(/^(@prisma\/client|valibot|prisma)@/)]),
+      });
+    }
+  });
+});
+
+// ---------------------------------------------------------------- references
+
+describe('files named by the repository', () => {
+  /** Tracked text files (the lockfile aside): the ones a reader follows. */
+  const tracked = async () =>
+    (await execFile('git', ['ls-files'], { cwd: ROOT })).stdout
+      .split('\n')
+      .filter((f) => f && f !== 'pnpm-lock.yaml' && !/\.(png|jpe?g|gif|ico)$/.test(f))
+      .filter((f) => existsSync(path.join(ROOT, f)));
+
+  it('are all there: every tests/… and docs/… path a file mentions exists', async () => {
+    const missing: string[] = [];
+    for (const file of await tracked()) {
+      const text = read(file);
+      for (const m of text.matchAll(
+        /(?<![\w/.-])((?:tests|docs)\/[\w./-]+\.(?:ts|md|png|svg|json|ya?ml|cjs|js))\b/g,
+      )) {
+        if (!existsSync(path.join(ROOT, m[1]!))) missing.push(`${file} → ${m[1]}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('README.md links and shows only files that exist', () => {
+    const file = 'README.md';
+    const dir = path.dirname(path.join(ROOT, file));
+    const targets = [...read(file).matchAll(/\]\(([^)#\s:]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!);
+    expect(targets.length).toBeGreaterThan(0);
+    expect(targets.filter((t) => !existsSync(path.join(dir, t)))).toEqual([]);
   });
 });
 

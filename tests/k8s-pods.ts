@@ -67,6 +67,7 @@ export function portNumber(container: Container, port: unknown): number | undefi
 
 export interface IngressPath {
   path: string;
+  pathType?: string;
   backend: { service: { name: string; port: { name?: string; number?: number } } };
 }
 

@@ -19,6 +19,8 @@ import {
   type Channel,
   type Env,
 } from '@herald/core';
+import { DOCS_PATH, OPENAPI_PATH } from '@herald/api';
+import { WORKER_DRAIN_TIMEOUT_MS } from '@herald/worker-kit';
 import { KEDA_OUTPUT, kedaResources, renderKedaManifests } from '../k8s/generate-keda';
 import {
   build,
@@ -36,8 +38,8 @@ const K8S = path.join(ROOT, 'k8s');
 const BASE = path.join(K8S, 'base');
 const OVERLAY = path.join(K8S, 'overlays', 'example');
 const JWT = { JWT_SECRET: 'x'.repeat(32) };
-/** channel-worker.ts close(drainTimeoutMs = 25_000): the grace period must outlast it. */
-const WORKER_DRAIN_SECONDS = 25;
+/** How long a worker's close() waits for jobs in flight: the grace period must outlast it. */
+const WORKER_DRAIN_SECONDS = WORKER_DRAIN_TIMEOUT_MS / 1000;
 
 const walk = (dir: string): string[] =>
   readdirSync(dir).flatMap((name) => {
@@ -254,6 +256,18 @@ describe.each([
     }
   });
 
+  it('routes the API reference the gateway serves (/docs, /openapi.json) through the Ingress', () => {
+    const paths = ingressPaths(of('Ingress')[0]!);
+    for (const served of [DOCS_PATH, `${DOCS_PATH}/swagger-ui.css`, OPENAPI_PATH]) {
+      const routed = paths.some(({ path: p, pathType }) =>
+        pathType === 'Exact'
+          ? p === served
+          : served === p || served.startsWith(`${p.replace(/\/$/, '')}/`),
+      );
+      expect({ served, routed }).toEqual({ served, routed: true });
+    }
+  });
+
   it('scales the gateway on CPU and leaves its replica count to the HPA', () => {
     const hpa = of('HorizontalPodAutoscaler');
     expect(hpa.map((h) => (h.spec as Mapping).scaleTargetRef)).toEqual([
@@ -365,6 +379,24 @@ describe('the example overlay', () => {
       .PUBLIC_URL!;
     expect(hosts).toEqual([new URL(publicUrl).hostname]);
   });
+
+  it.each(['README.md', 'k8s/README.md'])(
+    '%s deletes the previous migration Job before applying the new one (its pod template is immutable)',
+    (file) => {
+      const job = resources.find((r) => r.kind === 'Job')!;
+      const lines = readFileSync(path.join(ROOT, file), 'utf8').split('\n');
+      const del = lines.findIndex((l) =>
+        l.includes(
+          `kubectl -n ${job.metadata.namespace} delete job ${job.metadata.name} --ignore-not-found`,
+        ),
+      );
+      const apply = lines.findIndex((l) =>
+        /kubectl apply -k \S+ -l app\.kubernetes\.io\/component=migration/.test(l),
+      );
+      expect({ del: del >= 0, apply: apply >= 0 }).toEqual({ del: true, apply: true });
+      expect(del).toBeLessThan(apply);
+    },
+  );
 
   it('sets the replica count of what no autoscaler owns', () => {
     expect((find('Deployment', 'scheduler').spec as Mapping).replicas).toBe(2);

@@ -2,7 +2,7 @@
 // compose services that run them and .env.example, held to the services and
 // config code that exist. promtool checks the Prometheus files for real; the
 // metrics they name are checked against running services in
-// observability-metrics.int.test.ts.
+// observability-metrics.int.test.ts, which scrapes running services.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,7 @@ import {
   defaultPort,
   expandDashboardVariables,
   isMapping,
+  metricFamilies,
   promtool,
   PROMETHEUS_CONFIG,
   read,
@@ -149,16 +150,7 @@ describe('ops/prometheus/alerts.yml', () => {
   });
 
   it.each(names)('%s has a "### Runbook: <name>" section whose anchor its link names', (name) => {
-    // The runbooks live in the README (docs/runbook.md until they are moved there).
-    const text = ['README.md', 'docs/runbook.md']
-      .map((f) => {
-        try {
-          return read(f);
-        } catch {
-          return '';
-        }
-      })
-      .join('\n');
+    const text = read('README.md');
     const heading = new RegExp(`^### Runbook: ${name}$`, 'm');
     expect({ name, section: heading.test(text) }).toEqual({ name, section: true });
     // GitHub's anchor: lower case, punctuation dropped, spaces to hyphens.
@@ -171,6 +163,99 @@ describe('ops/prometheus/alerts.yml', () => {
 });
 
 // ---------------------------------------------------------------- Grafana
+
+/**
+ * What the dashboard must show (issue 5): a panel whose title says so, every
+ * query of which reads the metric, grouped by the labels it is shown "per".
+ */
+const REQUIRED_PANELS: {
+  need: string;
+  title: RegExp;
+  metric: string;
+  by: string[];
+  selects?: string[];
+  rate?: boolean;
+  quantiles?: number[];
+}[] = [
+  {
+    need: 'deliveries per channel and outcome',
+    title: /^Deliveries per channel and outcome$/,
+    metric: 'herald_deliveries_total',
+    by: ['channel', 'outcome'],
+    rate: true,
+  },
+  {
+    need: 'end-to-end latency p50/p99 per channel and lane',
+    title: /^End-to-end latency p50 \/ p99 per channel and lane$/,
+    metric: 'herald_end_to_end_seconds',
+    by: ['channel', 'lane', 'le'],
+    rate: true,
+    quantiles: [0.5, 0.99],
+  },
+  {
+    // herald_provider_duration_seconds has {channel} only (SPEC §6).
+    need: 'provider latency p50/p99 per channel',
+    title: /^Provider latency p50 \/ p99 per channel$/,
+    metric: 'herald_provider_duration_seconds',
+    by: ['channel', 'le'],
+    rate: true,
+    quantiles: [0.5, 0.99],
+  },
+  {
+    need: 'queue depth per lane',
+    title: /^Queue depth per lane$/,
+    metric: 'herald_queue_jobs',
+    by: ['queue', 'state'],
+  },
+  {
+    need: 'queue age per lane',
+    title: /^Queue age per lane/,
+    metric: 'herald_queue_oldest_job_age_seconds',
+    by: ['queue'],
+  },
+  {
+    need: 'DLQ size',
+    title: /^Dead-letter queue size per channel$/,
+    metric: 'herald_dlq_jobs',
+    by: ['channel'],
+  },
+  {
+    need: 'circuit state',
+    title: /^Circuit state per channel$/,
+    metric: 'herald_circuit_state',
+    by: ['channel'],
+  },
+  {
+    need: 'retry rate',
+    title: /^Retry rate/,
+    metric: 'herald_deliveries_total',
+    by: ['channel'],
+    selects: ['outcome="retried"'],
+    rate: true,
+  },
+  {
+    need: 'ingest rate',
+    title: /^Ingest rate/,
+    metric: 'herald_notifications_accepted_total',
+    by: [],
+    rate: true,
+  },
+];
+
+/** Labels a panel "per <word>" must group by (a lane queue's name carries its lane). */
+const PER_LABELS: Record<string, string[]> = {
+  channel: ['channel'],
+  lane: ['lane', 'queue'],
+  outcome: ['outcome'],
+  queue: ['queue'],
+};
+
+/** Label names of every `by (…)` clause of an expression. */
+function groupedBy(expr: string): string[] {
+  return [...expr.matchAll(/\bby\s*\(([^)]*)\)/g)].flatMap((m) =>
+    m[1]!.split(',').map((l) => l.trim()),
+  );
+}
 
 describe('ops/grafana/dashboards/herald.json', () => {
   const d = dashboard();
@@ -210,6 +295,61 @@ describe('ops/grafana/dashboards/herald.json', () => {
     for (const p of circuit) {
       const texts = JSON.stringify(p.fieldConfig?.defaults?.mappings ?? []);
       for (const state of ['closed', 'half-open', 'open']) expect(texts).toContain(`"${state}"`);
+    }
+  });
+
+  it.each(REQUIRED_PANELS)('shows $need', (need) => {
+    const titled = panels.filter((p) => need.title.test(p.title));
+    expect({ need: need.need, titled: titled.map((p) => p.title) }).toEqual({
+      need: need.need,
+      titled: [expect.stringMatching(need.title)],
+    });
+    const exprs = (titled[0]!.targets ?? []).map((t) => t.expr);
+    expect(exprs.length).toBeGreaterThan(0);
+    for (const expr of exprs) {
+      expect({ expr, metrics: metricFamilies(expr) }).toEqual({
+        expr,
+        metrics: [need.metric],
+      });
+      expect({ expr, by: groupedBy(expr) }).toEqual({
+        expr,
+        by: expect.arrayContaining(need.by),
+      });
+      for (const selected of need.selects ?? []) expect(expr).toContain(selected);
+      if (need.rate) expect(expr).toMatch(/\brate\(/);
+    }
+    for (const q of need.quantiles ?? []) {
+      expect({
+        quantile: q,
+        shown: exprs.some((e) => e.startsWith(`histogram_quantile(${q},`)),
+      }).toEqual({
+        quantile: q,
+        shown: true,
+      });
+    }
+  });
+
+  it('groups every panel by what its title says it is "per"', () => {
+    for (const p of panels) {
+      const per = /\bper ([a-z]+(?: and [a-z]+)*)/i.exec(p.title)?.[1];
+      if (!per) continue;
+      for (const word of per.toLowerCase().split(' and ')) {
+        const labels = PER_LABELS[word];
+        expect({ title: p.title, word, known: labels !== undefined }).toEqual({
+          title: p.title,
+          word,
+          known: true,
+        });
+        for (const { expr } of p.targets ?? []) {
+          const grouped = groupedBy(expr).some((l) => labels!.includes(l));
+          expect({ title: p.title, expr, word, grouped }).toEqual({
+            title: p.title,
+            expr,
+            word,
+            grouped: true,
+          });
+        }
+      }
     }
   });
 
@@ -255,6 +395,49 @@ describe('ops/grafana/provisioning', () => {
     expect(doc.providers[0]).toMatchObject({ type: 'file' });
     expect(mountOf('./ops/grafana/dashboards')).toBe(doc.providers[0]!.options.path);
     expect(mountOf('./ops/grafana/provisioning')).toBe('/etc/grafana/provisioning');
+  });
+});
+
+// ---------------------------------------------------------------- README
+
+describe('README.md on metrics', () => {
+  const readme = read('README.md');
+  /** `herald_x{a,b}` rows of the metrics table (checked against a live scrape elsewhere). */
+  const documented = new Map(
+    [...readme.matchAll(/^\| `(herald_[a-z0-9_]+)\{([a-z_,]*)\}`/gm)].map((m) => [
+      m[1]!,
+      m[2]!.split(','),
+    ]),
+  );
+
+  it('documents every metric the dashboard and the alert rules read', () => {
+    const read = new Set(
+      [...dashboardExpressions(), ...alertRules().map((r) => r.expr)].flatMap((e) =>
+        metricFamilies(e),
+      ),
+    );
+    expect([...read].filter((m) => !documented.has(m))).toEqual([]);
+    expect(documented.get('herald_queue_oldest_job_age_seconds')).toEqual(['queue']);
+  });
+
+  it('claims latency "per lane" only for metrics that have a lane label', () => {
+    const prose = readme.replace(/\s+/g, ' ');
+    const claims = [
+      ...prose.matchAll(
+        /\b(end-to-end|provider)(?: and (end-to-end|provider))? latency[^.;]*?per channel and lane/gi,
+      ),
+    ].flatMap((m) => [m[1]!, m[2]].filter(Boolean).map((w) => w!.toLowerCase()));
+    const metricOf: Record<string, string> = {
+      'end-to-end': 'herald_end_to_end_seconds',
+      provider: 'herald_provider_duration_seconds',
+    };
+    for (const claim of claims) {
+      expect({ claim, labels: documented.get(metricOf[claim]!) }).toEqual({
+        claim,
+        labels: expect.arrayContaining(['lane']),
+      });
+    }
+    expect(claims).toContain('end-to-end');
   });
 });
 

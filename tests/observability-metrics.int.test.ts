@@ -1,28 +1,26 @@
 // Every metric the alert rules and the Grafana dashboard read is exported by a
 // running service, with the labels and label values they select on. The
-// gateway and a webhook worker run in-process (testkit harness) against the
-// real Redis and Postgres; one notification goes through so counters and
-// histograms have samples; then their /metrics text is read as Prometheus
-// would read it. The queue gauges are registered the way the scheduler's
-// main.ts registers them.
-import request from 'supertest';
-import {
-  CHANNELS,
-  createQueueGauges,
-  createRegistry,
-  DELIVERY_OUTCOMES,
-  LANES,
-  queueGaugeCollectors,
-} from '@herald/core';
+// gateway, a webhook worker and the scheduler run as real processes
+// (services/*/src/main.ts, as `pnpm start` runs them) against the real Redis
+// and Postgres; a webhook notification goes through so counters and
+// histograms have samples, and an email waits (no email worker runs) so a
+// queue has an age; then each /metrics is scraped over HTTP, as Prometheus
+// would.
+import { CHANNELS, DELIVERY_OUTCOMES, GAUGED_STATES, laneQueues, LANES } from '@herald/core';
 import {
   bearer,
-  createHarness,
+  createTestDatabase,
+  deleteKeysWithPrefix,
+  spawnService,
+  TEST_JWT_SECRET,
+  TEST_REDIS_URL,
   testToken,
+  uniqueQueuePrefix,
   waitFor,
   WebhookReceiver,
-  type Harness,
+  type ServiceProcess,
+  type TestDatabase,
 } from '@herald/testkit';
-import { GAUGED_STATES } from '@herald/core';
 import {
   ALERT_RULES,
   alertRules,
@@ -31,11 +29,13 @@ import {
   expandDashboardVariables,
   metricFamilies,
   parseExposition,
+  read,
   selectors,
   type Family,
 } from './support/ops-files';
 
-jest.setTimeout(60_000);
+// Three real processes start slowly on a loaded 2-core machine.
+jest.setTimeout(180_000);
 
 const SECRET = 'observability-signing-secret';
 const writer = testToken('notifications:write notifications:read', 'observability');
@@ -55,70 +55,179 @@ const sources = [
   { file: DASHBOARD, expressions: dashboardExpressions().map(expandDashboardVariables) },
 ];
 
+/** The service names the README's metrics table uses in its "from" column. */
+const SCRAPED = { gateway: 'gateway', workers: 'worker-webhook', scheduler: 'scheduler' } as const;
+type Scraped = (typeof SCRAPED)[keyof typeof SCRAPED];
+
+/** The port a service logged when it started listening (started with port 0). */
+function listeningPort(p: ServiceProcess, message: RegExp, field: string): Promise<number> {
+  return waitFor(
+    () => {
+      if (p.child.exitCode !== null) throw new Error(`exited early:\n${p.output()}`);
+      for (const line of p.output().split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (typeof entry.msg === 'string' && message.test(entry.msg)) {
+          return typeof entry[field] === 'number' ? entry[field] : undefined;
+        }
+      }
+      return undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 100, what: `${message.source} in the service log` },
+  );
+}
+
+async function scrape(port: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+  return res.text();
+}
+
 describe('metrics named by ops/ are exported by running services', () => {
-  let h: Harness;
+  let testDb: TestDatabase;
   let receiver: WebhookReceiver;
-  let families: Map<string, Family>;
-  /** Families of each scraped process, to say which one exports what. */
-  const exposition: Record<string, string> = {};
+  const prefix = uniqueQueuePrefix();
+  const processes = new Map<Scraped, ServiceProcess>();
+  const ports = new Map<Scraped, number>();
+  /** Each service's /metrics text, as scraped over HTTP. */
+  const exposition = new Map<Scraped, string>();
+  /** Families of every scrape together. */
+  const families = new Map<string, Family>();
 
   beforeAll(async () => {
     receiver = await new WebhookReceiver({ secret: SECRET }).start();
-    h = await createHarness();
-    h.startWebhookWorker({ signingSecret: SECRET });
+    testDb = await createTestDatabase();
+    const common = {
+      DATABASE_URL: testDb.url,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: prefix,
+      LOG_LEVEL: 'info',
+    };
+    processes.set(
+      'gateway',
+      spawnService('gateway', { ...common, PORT: '0', JWT_SECRET: TEST_JWT_SECRET }),
+    );
+    processes.set(
+      'worker-webhook',
+      spawnService('worker-webhook', {
+        ...common,
+        METRICS_PORT: '0',
+        WEBHOOK_SIGNING_SECRET: SECRET,
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+      }),
+    );
+    processes.set('scheduler', spawnService('scheduler', { ...common, METRICS_PORT: '0' }));
+    ports.set(
+      'gateway',
+      await listeningPort(processes.get('gateway')!, /^gateway listening$/, 'port'),
+    );
+    ports.set(
+      'worker-webhook',
+      await listeningPort(
+        processes.get('worker-webhook')!,
+        /^webhook worker started$/,
+        'metricsPort',
+      ),
+    );
+    ports.set(
+      'scheduler',
+      await listeningPort(processes.get('scheduler')!, /^scheduler started$/, 'metricsPort'),
+    );
+    const gateway = `http://127.0.0.1:${ports.get('gateway')}`;
 
-    const res = await request(h.app)
-      .post('/v1/notifications')
-      .set(bearer(writer))
-      .send({
-        to: { webhookUrl: receiver.url('observability') },
-        channels: ['webhook'],
-        content: { webhook: { payload: { hello: 'metrics' } } },
-      })
-      .expect(202);
-    await receiver.waitFor('observability', 1);
+    const send = async (body: object) => {
+      const res = await fetch(`${gateway}/v1/notifications`, {
+        method: 'POST',
+        headers: { ...bearer(writer), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(202);
+      return (await res.json()) as { id: string };
+    };
+    const { id } = await send({
+      to: { webhookUrl: receiver.url('observability') },
+      channels: ['webhook'],
+      content: { webhook: { payload: { hello: 'metrics' } } },
+    });
+    // No email worker runs: this one waits in email.transactional.
+    await send({
+      to: { email: 'waits@example.test' },
+      channels: ['email'],
+      content: { email: { subject: 'Waiting', text: 'for a worker' } },
+    });
+    await receiver.waitFor('observability', 1, 30_000);
     await waitFor(
-      async () =>
-        (await request(h.app).get(`/v1/notifications/${res.body.id}`).set(bearer(writer))).body
-          .status === 'sent',
-      { what: 'notification sent' },
+      async () => {
+        const res = await fetch(`${gateway}/v1/notifications/${id}`, { headers: bearer(writer) });
+        return ((await res.json()) as { status: string }).status === 'sent';
+      },
+      { timeoutMs: 30_000, what: 'notification sent' },
     );
     // The worker observes end-to-end latency right after recording the send.
     await waitFor(
       async () =>
         /^herald_end_to_end_seconds_count\{[^}]*channel="webhook"[^}]*\} [1-9]/m.test(
-          await h.workerRegistry.metrics(),
+          await scrape(ports.get('worker-webhook')!),
         ),
-      { what: 'end-to-end latency observed' },
+      { timeoutMs: 30_000, what: 'end-to-end latency observed' },
     );
 
-    const gateway = await request(h.app).get('/metrics').expect(200);
-    exposition.gateway = gateway.text;
-    exposition.worker = await h.workerRegistry.metrics();
-
-    // Queue and DLQ gauges as the scheduler (and each worker) export them.
-    const scheduler = createRegistry('scheduler-test', false);
-    createQueueGauges(
-      scheduler,
-      queueGaugeCollectors(h.queues.values(), new Map(CHANNELS.map((c) => [c, h.dlq(c)]))),
-    );
-    exposition.scheduler = await scheduler.metrics();
-    // Default process metrics, as every service's createRegistry adds them.
-    exposition.process = await createRegistry('process-test').metrics();
-
-    families = new Map();
-    for (const text of Object.values(exposition)) parseExposition(text, families);
+    for (const [name, port] of ports) exposition.set(name, await scrape(port));
+    for (const text of exposition.values()) parseExposition(text, families);
   });
 
   afterAll(async () => {
-    await h?.close();
+    for (const p of processes.values()) p.kill('SIGTERM');
+    for (const p of processes.values()) {
+      const stopped = await Promise.race([
+        p.exited.then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000).unref()),
+      ]);
+      if (!stopped) {
+        p.kill('SIGKILL');
+        await p.exited;
+      }
+    }
     await receiver?.stop();
+    await deleteKeysWithPrefix(prefix);
+    await testDb?.drop();
   });
 
-  it('scrapes the gateway and worker exposition as Prometheus text', () => {
-    expect(exposition.gateway).toMatch(/^# TYPE herald_notifications_accepted_total counter$/m);
-    expect(exposition.worker).toMatch(/^# TYPE herald_deliveries_total counter$/m);
-    expect(exposition.scheduler).toMatch(/^# TYPE herald_queue_jobs gauge$/m);
+  it('scrapes the gateway, a worker and the scheduler over HTTP as Prometheus text', () => {
+    expect(exposition.get('gateway')).toMatch(
+      /^# TYPE herald_notifications_accepted_total counter$/m,
+    );
+    expect(exposition.get('worker-webhook')).toMatch(/^# TYPE herald_deliveries_total counter$/m);
+    expect(exposition.get('scheduler')).toMatch(/^# TYPE herald_queue_jobs gauge$/m);
+    for (const [name, text] of exposition) {
+      expect({ name, service: new RegExp(`service="${name}"`).test(text) }).toEqual({
+        name,
+        service: true,
+      });
+    }
+  });
+
+  it('reports how long the waiting email has been ready, from the scheduler', async () => {
+    const age = (text: string) =>
+      Number(
+        /^herald_queue_oldest_job_age_seconds\{queue="email\.transactional"[^}]*\} (\S+)$/m.exec(
+          text,
+        )?.[1],
+      );
+    const first = age(exposition.get('scheduler')!);
+    expect(first).toBeGreaterThan(0);
+    await waitFor(async () => age(await scrape(ports.get('scheduler')!)) > first, {
+      what: 'the age of the waiting email to grow',
+    });
+    // The worker reports only its own channel's lanes.
+    const own = laneQueues('webhook').map((l) => l.name);
+    const reported = [
+      ...exposition
+        .get('worker-webhook')!
+        .matchAll(/^herald_queue_oldest_job_age_seconds\{queue="([^"]+)"/gm),
+    ].map((m) => m[1]);
+    expect(reported.sort()).toEqual(own.sort());
   });
 
   describe.each(sources)('$file', ({ expressions }) => {
@@ -186,6 +295,34 @@ describe('metrics named by ops/ are exported by running services', () => {
     const exported = [...families.keys()].filter((n) => n.startsWith('herald_'));
     const shown = new Set(dashboardExpressions().flatMap((e) => metricFamilies(e)));
     expect(exported.filter((n) => !shown.has(n))).toEqual([]);
+  });
+
+  it("the README's metrics table lists every Herald metric with its labels and who exports it", () => {
+    const rows = [
+      ...read('README.md').matchAll(
+        /^\| `(herald_[a-z0-9_]+)\{([a-z_,]*)\}` *\| ([a-z, ]+?) *\|/gm,
+      ),
+    ].map((m) => ({
+      name: m[1]!,
+      labels: m[2]!.split(',').sort(),
+      from: m[3]!.split(/,\s*/) as (keyof typeof SCRAPED)[],
+    }));
+    const exported = [...families.keys()].filter((n) => n.startsWith('herald_')).sort();
+    expect(rows.map((r) => r.name).sort()).toEqual(exported);
+    for (const { name, labels, from } of rows) {
+      const family = families.get(name)!;
+      const live = [...family.labels].filter((l) => l !== 'service' && l !== 'le').sort();
+      expect({ name, labels }).toEqual({ name, labels: live });
+      for (const source of from) {
+        const service = SCRAPED[source];
+        const text = exposition.get(service) ?? '';
+        expect({ name, service, exports: text.includes(`# TYPE ${name} `) }).toEqual({
+          name,
+          service,
+          exports: true,
+        });
+      }
+    }
   });
 });
 

@@ -94,17 +94,21 @@ export function createAcceptedCounter(registry: Registry): Counter<'lane'> {
 }
 
 /**
- * Queue depth gauges, filled when Prometheus scrapes by the given collectors
- * (each service reports the queues it owns).
+ * Queue gauges, filled when Prometheus scrapes by the given collectors (each
+ * service reports the queues it owns): depth per state, how long the oldest
+ * waiting job has waited (queue lag, which depth alone cannot tell: a steady
+ * count may be a healthy flow or a stuck lane), and dead letters.
  */
 export function createQueueGauges(
   registry: Registry,
   collect: {
     collectQueues?: (gauge: Gauge<'queue' | 'state'>) => Promise<void>;
+    collectQueueAge?: (gauge: Gauge<'queue'>) => Promise<void>;
     collectDlq?: (gauge: Gauge<'channel'>) => Promise<void>;
   } = {},
 ): {
   queueJobs: Gauge<'queue' | 'state'>;
+  oldestJobAge: Gauge<'queue'>;
   dlqJobs: Gauge<'channel'>;
 } {
   const queueJobs: Gauge<'queue' | 'state'> = new Gauge({
@@ -116,6 +120,15 @@ export function createQueueGauges(
       await collect.collectQueues?.(queueJobs);
     },
   });
+  const oldestJobAge: Gauge<'queue'> = new Gauge({
+    name: 'herald_queue_oldest_job_age_seconds',
+    help: 'Seconds the oldest waiting job of a lane queue has been ready to run (0 when none waits).',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      await collect.collectQueueAge?.(oldestJobAge);
+    },
+  });
   const dlqJobs: Gauge<'channel'> = new Gauge({
     name: 'herald_dlq_jobs',
     help: 'Jobs in the dead-letter queue per channel.',
@@ -125,5 +138,5 @@ export function createQueueGauges(
       await collect.collectDlq?.(dlqJobs);
     },
   });
-  return { queueJobs, dlqJobs };
+  return { queueJobs, oldestJobAge, dlqJobs };
 }

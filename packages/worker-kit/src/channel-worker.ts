@@ -65,6 +65,13 @@ export interface ChannelWorker {
 }
 
 /**
+ * How long close() waits for in-flight jobs before giving up on them (their
+ * locks then expire and another worker recovers them). Deployments give a
+ * worker longer than this to stop (k8s terminationGracePeriodSeconds).
+ */
+export const WORKER_DRAIN_TIMEOUT_MS = 25_000;
+
+/**
  * Generous: the limiter only exists so that queue.rateLimit() pauses take
  * effect. `queue.getRateLimitTtl(PAUSE_ONLY_LIMITER.max)` tells how long a
  * lane is still paused (0: not paused).
@@ -197,7 +204,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
   return {
     workers,
     sweepFailed: sweep.sweepNow,
-    async close(drainTimeoutMs = 25_000) {
+    async close(drainTimeoutMs = WORKER_DRAIN_TIMEOUT_MS) {
       sweep.stop();
       clearInterval(circuitHeartbeat);
       const graceful = Promise.all(workers.map((w) => w.close()));

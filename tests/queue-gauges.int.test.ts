@@ -1,0 +1,152 @@
+// herald_queue_jobs and herald_queue_oldest_job_age_seconds read from real
+// BullMQ queues in Redis, as the scheduler and the workers export them: the
+// age is that of the job the workers take next, counted from when it became
+// ready to run.
+import { Queue, Worker } from 'bullmq';
+import {
+  allLaneQueues,
+  closeQueues,
+  createDeadLetterQueues,
+  createLaneQueues,
+  createQueueGauges,
+  createRegistry,
+  createWorkerConnection,
+  queueGaugeCollectors,
+  type Redis,
+} from '@herald/core';
+import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueQueuePrefix, waitFor } from '@herald/testkit';
+
+describe('queue gauges', () => {
+  let redis: Redis;
+  let prefix: string;
+  let queues: Map<string, Queue>;
+  let dlqs: Map<string, Queue>;
+  let registry: ReturnType<typeof createRegistry>;
+  const workers: { worker: Worker; connection: Redis }[] = [];
+
+  beforeEach(() => {
+    redis = createWorkerConnection(TEST_REDIS_URL);
+    prefix = uniqueQueuePrefix();
+    queues = createLaneQueues(redis, prefix);
+    const deadLetters = createDeadLetterQueues(redis, prefix);
+    dlqs = deadLetters;
+    registry = createRegistry('queue-gauges-test', false);
+    createQueueGauges(registry, queueGaugeCollectors(queues.values(), deadLetters));
+  });
+
+  afterEach(async () => {
+    for (const { worker, connection } of workers.splice(0)) {
+      await worker.close(true);
+      await connection.quit();
+    }
+    await closeQueues([...queues.values(), ...dlqs.values()]);
+    await deleteKeysWithPrefix(prefix);
+    await redis.quit();
+  });
+
+  /** What one scrape reports, per queue. */
+  async function scrape() {
+    const text = await registry.metrics();
+    const age = new Map<string, number>();
+    const waiting = new Map<string, number>();
+    for (const [, name, queue, state, value] of text.matchAll(
+      /^(herald_queue_oldest_job_age_seconds|herald_queue_jobs)\{queue="([^"]+)"(?:,state="([^"]+)")?[^}]*\} (\S+)$/gm,
+    )) {
+      if (name === 'herald_queue_oldest_job_age_seconds') age.set(queue!, Number(value));
+      else if (state === 'waiting') waiting.set(queue!, Number(value));
+    }
+    return { age, waiting };
+  }
+
+  const add = (queue: string, id: string, opts: { timestamp?: number; delay?: number } = {}) =>
+    queues.get(queue)!.add('delivery', { id }, { jobId: id, ...opts });
+
+  it('reports 0 for every lane queue when nothing waits', async () => {
+    const { age, waiting } = await scrape();
+    expect([...age.keys()].sort()).toEqual(
+      allLaneQueues()
+        .map((l) => l.name)
+        .sort(),
+    );
+    expect([...age.values()].every((v) => v === 0)).toBe(true);
+    expect([...waiting.values()].every((v) => v === 0)).toBe(true);
+  });
+
+  it('is the age of the oldest waiting job (the next one taken), per lane', async () => {
+    const before = Date.now();
+    await add('email.transactional', 'old', { timestamp: before - 90_000 });
+    await add('email.transactional', 'new', { timestamp: before - 10_000 });
+    await add('webhook.campaign', 'campaign', { timestamp: before - 30_000 });
+    const { age, waiting } = await scrape();
+    const elapsed = (Date.now() - before) / 1000;
+    expect(waiting.get('email.transactional')).toBe(2);
+    expect(age.get('email.transactional')).toBeGreaterThanOrEqual(90);
+    expect(age.get('email.transactional')).toBeLessThanOrEqual(90 + elapsed);
+    expect(age.get('webhook.campaign')).toBeGreaterThanOrEqual(30);
+    expect(age.get('webhook.campaign')).toBeLessThanOrEqual(30 + elapsed);
+    expect(age.get('email.campaign')).toBe(0);
+    expect(age.get('webhook.transactional')).toBe(0);
+  });
+
+  it('counts a job created with a delay (a throttled campaign batch) from the end of its delay', async () => {
+    const before = Date.now();
+    // Created 100 s ago to run 40 s later: ready for the last 60 s.
+    await add('push.campaign', 'paced', { timestamp: before - 100_000, delay: 40_000 });
+    expect((await scrape()).age.get('push.campaign')).toBe(0); // delayed, not waiting
+    await queues.get('push.campaign')!.promoteJobs();
+    const { age } = await scrape();
+    const elapsed = (Date.now() - before) / 1000;
+    expect(age.get('push.campaign')).toBeGreaterThanOrEqual(60);
+    expect(age.get('push.campaign')).toBeLessThanOrEqual(60 + elapsed);
+  });
+
+  it('counts a job tried before from its last attempt, not from its creation', async () => {
+    // As an open circuit does: the lane is paused and the job goes back to
+    // wait without spending an attempt.
+    const queue = queues.get('telegram.transactional')!;
+    await add('telegram.transactional', 'bounced', { timestamp: Date.now() - 300_000 });
+    expect((await scrape()).age.get('telegram.transactional')).toBeGreaterThanOrEqual(300);
+    const connection = createWorkerConnection(TEST_REDIS_URL);
+    const worker: Worker = new Worker(
+      queue.name,
+      async (): Promise<void> => {
+        await queue.rateLimit(60_000);
+        throw Worker.RateLimitError();
+      },
+      {
+        connection,
+        prefix,
+        limiter: { max: 1e6, duration: 1000 },
+      },
+    );
+    workers.push({ worker, connection });
+    const fetchedAt = Date.now();
+    await waitFor(
+      async () =>
+        (await queue.getWaitingCount()) === 1 &&
+        Number(await redis.hget(queue.toKey('bounced'), 'processedOn')) > 0,
+      { what: 'the job back in wait after its attempt' },
+    );
+    const { age, waiting } = await scrape();
+    expect(waiting.get('telegram.transactional')).toBe(1);
+    expect(age.get('telegram.transactional')).toBeLessThanOrEqual(
+      (Date.now() - fetchedAt) / 1000 + 1,
+    );
+  });
+
+  it('grows while the next job waits, and drops to 0 once the lane is empty', async () => {
+    await add('webhook.transactional', 'waits', { timestamp: Date.now() - 5_000 });
+    const first = (await scrape()).age.get('webhook.transactional')!;
+    expect(first).toBeGreaterThanOrEqual(5);
+    const later = await waitFor(
+      async () => {
+        const value = (await scrape()).age.get('webhook.transactional')!;
+        return value > first ? value : undefined;
+      },
+      { what: 'the age to grow' },
+    );
+    expect(later).toBeGreaterThan(first);
+    await queues.get('webhook.transactional')!.drain();
+    expect((await scrape()).age.get('webhook.transactional')).toBe(0);
+  });
+});
