@@ -6,9 +6,11 @@
 // histograms have samples, and an email waits (no email worker runs) so a
 // queue has an age; then each /metrics is scraped over HTTP, as Prometheus
 // would.
+import request from 'supertest';
 import { CHANNELS, DELIVERY_OUTCOMES, GAUGED_STATES, laneQueues, LANES } from '@herald/core';
 import {
   bearer,
+  createHarness,
   createTestDatabase,
   deleteKeysWithPrefix,
   spawnService,
@@ -18,6 +20,7 @@ import {
   uniqueQueuePrefix,
   waitFor,
   WebhookReceiver,
+  type Harness,
   type ServiceProcess,
   type TestDatabase,
 } from '@herald/testkit';
