@@ -50,7 +50,8 @@ export function parseRetryAfter(
 function classifyStatus(err: WebPushError): DeliveryError {
   const status = err.statusCode;
   const code =
-    BY_STATUS[status] ?? (status >= 400 && status < 500 ? 'provider_refused' : 'provider_unavailable');
+    BY_STATUS[status] ??
+    (status >= 400 && status < 500 ? 'provider_refused' : 'provider_unavailable');
   const detail = typeof err.body === 'string' && err.body ? `: ${err.body.slice(0, 200)}` : '';
   return new DeliveryError(code, `push service answered ${status}${detail}`, {
     cause: err,

@@ -216,12 +216,15 @@ describe('push provider against a real push service', () => {
     expect(err.retryAfterMs).toBeLessThanOrEqual(60_000);
   });
 
-  it.each([400, 401, 403])('classifies %i as provider_refused (retried, counted by the breaker)', async (status) => {
-    const id = randomUUID();
-    service.behave(id, { kind: 'status', status });
-    const err = await failureOf(service.createSubscription(id));
-    expect(err).toMatchObject({ code: 'provider_refused', kind: 'transient' });
-  });
+  it.each([400, 401, 403])(
+    'classifies %i as provider_refused (retried, counted by the breaker)',
+    async (status) => {
+      const id = randomUUID();
+      service.behave(id, { kind: 'status', status });
+      const err = await failureOf(service.createSubscription(id));
+      expect(err).toMatchObject({ code: 'provider_refused', kind: 'transient' });
+    },
+  );
 
   it('classifies 5xx as provider_unavailable (transient), for one subscription or all', async () => {
     const id = randomUUID();
