@@ -107,11 +107,12 @@ export async function waitUntil(
   check: () => Promise<boolean> | boolean,
   timeoutMs: number,
   what = 'condition',
+  intervalMs = 20,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`bench: ${what} not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

@@ -350,7 +350,6 @@ export async function insertCampaignBatch(
 ): Promise<void> {
   const skipped = batch.deliveries.filter((d) => d.status === 'skipped').length;
   const { rowCount } = await client.query({
-    name: 'herald_campaign_batch',
     text: `
 WITH d AS (
   INSERT INTO deliveries (id, notification_id, campaign_id, recipient_id, channel, lane, position, status, reason, queued_at)

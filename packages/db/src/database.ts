@@ -9,6 +9,13 @@ export type * from './generated/prisma/client';
  * One pg pool per process, shared by the Prisma client (through the driver
  * adapter) and by the hot-path SQL that Prisma cannot express as one
  * statement (batched unnest updates, CTE inserts).
+ *
+ * That SQL is sent as unnamed statements on purpose: Postgres plans each run
+ * for the tables as they are. A named (prepared) statement soon settles on a
+ * cached generic plan fixed by the table sizes of its first runs, and unless
+ * an ANALYZE invalidates it (autovacuum may be off, or lag), a ledger write
+ * planned against a few thousand deliveries keeps scanning all of them once
+ * there are a million.
  */
 export interface Database {
   pool: pg.Pool;

@@ -27,7 +27,6 @@ export async function listAttemptErrors(
     error_code: string | null;
     error: string | null;
   }>({
-    name: 'herald_attempt_errors',
     text: `SELECT attempt, at, outcome, error_code, error FROM attempts
            WHERE delivery_id = $1 AND outcome <> 'sent' ORDER BY at, id`,
     values: [deliveryId],

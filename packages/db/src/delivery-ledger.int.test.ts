@@ -2,6 +2,7 @@ import { createTestDatabase, type TestDatabase } from '@herald/testkit';
 import { v7 as uuid } from 'uuid';
 import { DeliveryLedger } from './delivery-ledger';
 import { insertNotifications } from './notification-store';
+import { createDatabase } from './database';
 
 describe('DeliveryLedger', () => {
   let t: TestDatabase;
@@ -138,5 +139,80 @@ describe('DeliveryLedger', () => {
     );
     expect(rows[0]).toEqual({ status: 'sent', attempts_count: 2 });
     await ledger.close();
+  });
+});
+
+describe('DeliveryLedger on a growing deliveries table', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+  });
+  afterAll(() => t.drop());
+
+  it('keeps finding deliveries by key once the table has grown, whatever it was planned against', async () => {
+    // One connection, so every flush runs in the session that prepared the statement.
+    const db = createDatabase(t.url, { max: 1 });
+    const ledger = new DeliveryLedger(db.pool, { flushIntervalMs: 1 });
+    const notificationId = uuid();
+    await insertNotifications(db.pool, [
+      {
+        notification: {
+          id: notificationId,
+          owner: 'test',
+          lane: 'campaign',
+          strategy: 'all',
+          channels: ['webhook'],
+          dispatched: true,
+          deliveries: [],
+        },
+        outbox: [],
+      },
+    ]);
+    const addDeliveries = async (n: number): Promise<string[]> => {
+      const { rows } = await db.pool.query<{ id: string }>(
+        `INSERT INTO deliveries (id, notification_id, channel, lane, position, status)
+         SELECT gen_random_uuid(), $1, 'webhook', 'campaign', 0, 'queued' FROM generate_series(1, $2)
+         RETURNING id`,
+        [notificationId, n],
+      );
+      return rows.map((r) => r.id);
+    };
+    const flushEach = async (ids: string[]) => {
+      for (const deliveryId of ids) {
+        await ledger.record({
+          deliveryId,
+          attempt: 1,
+          at: new Date(),
+          outcome: 'sent',
+          durationMs: 1,
+          status: 'sent',
+        });
+      }
+    };
+    /** Sequential scans of deliveries so far, this session's counts included. */
+    const seqScans = async () => {
+      await db.pool.query('SELECT pg_stat_force_next_flush()');
+      await db.pool.query('SELECT 1'); // the flush happens when this transaction ends
+      const { rows } = await t.db.pool.query<{ n: string }>(
+        `SELECT seq_scan AS n FROM pg_stat_user_tables WHERE relname = 'deliveries'`,
+      );
+      return Number(rows[0]!.n);
+    };
+    try {
+      // Early flushes against a nearly empty table: enough for Postgres to
+      // settle on a cached plan were it allowed to.
+      await flushEach(await addDeliveries(12));
+      const grown = await addDeliveries(40_000);
+      const before = await seqScans();
+      await flushEach(grown.slice(0, 10));
+      expect(await seqScans()).toBe(before);
+      const { rows } = await t.db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'`,
+      );
+      expect(rows[0]!.n).toBe(22);
+    } finally {
+      await ledger.close();
+      await db.close();
+    }
   });
 });

@@ -122,7 +122,6 @@ export class DeliveryLedger {
       });
     }
     await this.pool.query({
-      name: 'herald_ledger_write',
       text: `
 WITH a AS (
   INSERT INTO attempts (delivery_id, attempt, at, outcome, error_code, error, provider_message_id, duration_ms)

@@ -158,7 +158,6 @@ export async function insertNotifications(
   );
 
   const { rows } = await pool.query<{ id: string }>({
-    name: 'herald_insert_notifications',
     text: `
 WITH claimed AS (
   INSERT INTO idempotency_keys (owner, key, request_hash, notification_id, response)
@@ -225,7 +224,6 @@ export async function findIdempotencyRecord(
     notification_id: string;
     response: unknown;
   }>({
-    name: 'herald_find_idempotency',
     text: `SELECT request_hash, notification_id, response FROM idempotency_keys
            WHERE owner = $1 AND key = $2
              AND created_at >= now() - interval '${IDEMPOTENCY_TTL_HOURS} hours'`,

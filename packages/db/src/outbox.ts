@@ -13,7 +13,6 @@ export class OutboxAcknowledger {
     this.batcher = new Batcher(
       async (deliveryIds) => {
         await pool.query({
-          name: 'herald_outbox_ack',
           text: 'DELETE FROM outbox WHERE delivery_id = ANY($1::uuid[])',
           values: [deliveryIds],
         });
@@ -76,7 +75,6 @@ export async function claimOutbox(
     payload: unknown;
     available_at: Date;
   }>({
-    name: 'herald_outbox_claim',
     text: `
 WITH due AS (
   SELECT job_id, available_at FROM outbox
@@ -123,7 +121,6 @@ RETURNING o.id, o.delivery_id, o.queue, o.job_id, o.payload, o.available_at`,
 export async function completeOutbox(pool: pg.Pool, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
   await pool.query({
-    name: 'herald_outbox_complete',
     text: `
 WITH done AS (
   DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING delivery_id
