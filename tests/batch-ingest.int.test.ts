@@ -134,3 +134,69 @@ describe('batch ingest', () => {
     expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['items']);
   });
 });
+
+/** Single sends that arrive together are written together and travel in shared jobs. */
+describe('concurrent single sends', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+  });
+
+  afterAll(async () => {
+    await h.close();
+    await receiver.stop();
+  });
+
+  const send = (path: string, idempotencyKey?: string) => {
+    const req = request(h.app).post('/v1/notifications').set(bearer(writer));
+    if (idempotencyKey) req.set('Idempotency-Key', idempotencyKey);
+    return req
+      .send({
+        to: { webhookUrl: receiver.url(path) },
+        channels: ['webhook'],
+        content: { webhook: { payload: { path } } },
+      })
+      .expect(202);
+  };
+
+  it('share jobs, except keyed ones, and each is delivered once', async () => {
+    const plain = Array.from({ length: 40 }, (_, i) => `together-${i}`);
+    const keyed = Array.from({ length: 4 }, (_, i) => `keyed-${i}`);
+    const answers = await Promise.all([
+      ...plain.map((path) => send(path)),
+      ...keyed.map((path) => send(path, `key-${path}`)),
+    ]);
+    const deliveryIds = answers.map((a) => a.body.deliveries[0].id as string);
+
+    const jobs = await h.queues.get('webhook.transactional')!.getWaiting();
+    const carried = (data: { kind?: string; deliveries?: { deliveryId: string }[] }) =>
+      data.kind === 'batch'
+        ? data.deliveries!.map((d) => d.deliveryId)
+        : [(data as unknown as { deliveryId: string }).deliveryId];
+    // Every delivery is in exactly one job, and the plain sends did not get one each.
+    expect(jobs.flatMap((j) => carried(j.data)).sort()).toEqual([...deliveryIds].sort());
+    expect(jobs.length).toBeLessThan(plain.length);
+    expect(jobs.some((j) => j.data.kind === 'batch')).toBe(true);
+    // A keyed send could have been a replay that wrote nothing: it keeps a job of its own.
+    for (const answer of answers.slice(plain.length)) {
+      const job = jobs.find((j) => j.id === answer.body.deliveries[0].id);
+      expect(job?.data).toMatchObject({ deliveryId: answer.body.deliveries[0].id });
+    }
+
+    h.startWebhookWorker({ signingSecret: SECRET });
+    for (const path of [...plain, ...keyed]) await receiver.waitFor(path, 1, 10_000);
+    await waitFor(
+      async () =>
+        (
+          await h.db.pool.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'",
+          )
+        ).rows[0]!.n === deliveryIds.length,
+      { what: 'every delivery recorded sent' },
+    );
+    expect(receiver.total).toBe(deliveryIds.length);
+  });
+});

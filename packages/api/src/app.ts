@@ -73,6 +73,8 @@ export function createApp(deps: AppDeps): Express {
     now: deps.now,
   });
 
+  // First: the ingest routes are the hot ones, no other router need look at them.
+  app.use(notificationRoutes({ authorize, notifications, db: deps.db }));
   app.use(
     healthRoutes({
       registry: deps.registry,
@@ -86,7 +88,6 @@ export function createApp(deps: AppDeps): Express {
       },
     }),
   );
-  app.use(notificationRoutes({ authorize, notifications, db: deps.db }));
   app.use(
     recipientRoutes({
       authorize,

@@ -1,5 +1,9 @@
 export interface BatcherOptions {
-  /** Longest an item waits for company before it is written. */
+  /**
+   * Longest an item waits for company before it is written. 0: write once
+   * the current I/O has been handled (what arrived with it joins; timers
+   * would wait a whole millisecond).
+   */
   intervalMs?: number;
   /** Items per write. */
   maxBatch?: number;
@@ -25,7 +29,7 @@ interface Pending<T, R> {
  */
 export class Batcher<T, R = void> {
   private pending: Pending<T, R>[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
   private readonly intervalMs: number;
@@ -48,14 +52,23 @@ export class Batcher<T, R = void> {
     if (this.closed) return Promise.reject(new Error('batcher is closed'));
     const done = new Promise<R>((resolve, reject) => this.pending.push({ item, resolve, reject }));
     if (this.pending.length >= this.maxBatch) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
+    else this.cancelTimer ??= this.schedule();
     return done;
+  }
+
+  private schedule(): () => void {
+    if (this.intervalMs === 0) {
+      const immediate = setImmediate(() => void this.flush());
+      return () => clearImmediate(immediate);
+    }
+    const timer = setTimeout(() => void this.flush(), this.intervalMs);
+    return () => clearTimeout(timer);
   }
 
   /** Writes everything added so far. */
   async flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     while (this.flushing || this.pending.length > 0) {
       this.flushing ??= this.writeNext().finally(() => {
         this.flushing = undefined;

@@ -158,6 +158,10 @@ export async function insertNotifications(
   );
 
   const { rows } = await pool.query<{ id: string }>({
+    // Prepared once per connection: single sends run it hundreds of times a
+    // second, and no plan of it can go stale (it reads no table that grows;
+    // the key checks are Postgres's own). See database.ts on the others.
+    name: 'herald_insert_notifications',
     text: `
 WITH claimed AS (
   INSERT INTO idempotency_keys (owner, key, request_hash, notification_id, response)

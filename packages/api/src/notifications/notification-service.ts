@@ -65,9 +65,9 @@ export interface AcceptOptions {
  */
 export function createNotificationService(deps: NotificationServiceDeps) {
   const now = deps.now ?? (() => new Date());
-  // Concurrent single sends share one insert statement and one enqueue per queue.
-  const inserts = createInsertBatcher(deps.db.pool);
   const enqueues = createEnqueueBatcher(deps);
+  // Concurrent single sends share one insert statement, and their deliveries shared jobs.
+  const inserts = createInsertBatcher(deps.db.pool, (jobs) => dispatch(jobs));
 
   /**
    * Plans each request, loading what they reference (stored recipients) in one
@@ -124,7 +124,11 @@ export function createNotificationService(deps: NotificationServiceDeps) {
     });
   }
 
-  /** Enqueues jobs due now; scheduled ones stay in the outbox for the scheduler. */
+  /**
+   * Enqueues jobs due now; scheduled ones stay in the outbox for the
+   * scheduler. Never rejects: what does not reach Redis stays in the outbox
+   * for the relay.
+   */
   async function dispatch(jobs: readonly PlannedJob[]): Promise<void> {
     if (jobs.length === 0) return;
     if (REDIS_DOWN.has(deps.redis.status)) {
@@ -132,7 +136,11 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       deps.log.warn({ jobs: jobs.length }, 'Redis unavailable; leaving jobs to the outbox relay');
       return;
     }
-    await Promise.all(jobs.map((job) => enqueues.add(job)));
+    try {
+      await Promise.all(jobs.map((job) => enqueues.add(job)));
+    } catch (err) {
+      deps.log.warn({ err, jobs: jobs.length }, 'enqueue failed; the outbox relay will retry');
+    }
   }
 
   return {
@@ -141,10 +149,9 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       if (!planned || planned instanceof ProblemError)
         throw planned ?? new Error('nothing planned');
       const requestHash = options.idempotencyKey ? hashRequestBody(request) : '';
-      const { rows, due } = groupOutboxJobs(planned.outbox);
       const outcome = await inserts.add({
         notification: planned.notification,
-        outbox: rows,
+        outbox: planned.outbox,
         idempotency: options.idempotencyKey
           ? {
               owner: options.owner,
@@ -173,7 +180,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       }
       deps.accepted.inc({ lane: request.lane });
       countSkippedDeliveries(deps.deliveries, planned.notification.deliveries);
-      await dispatch(due);
+      await outcome.dispatched;
       return planned.response;
     },
 

@@ -6,6 +6,7 @@ import { principalOf, type createAuthorizer } from '../auth';
 import { notificationRequestSchema } from '../notifications/notification-request';
 import type { NotificationService } from '../notifications/notification-service';
 import { fieldErrorsFromZod, problemBody, ProblemError, validationProblem } from '../problem';
+import { sendJson } from '../send-json';
 import { storableJsonErrors } from '../storable-json';
 
 /** Up to 1,000 notification bodies, each validated on its own. */
@@ -47,7 +48,7 @@ export function notificationRoutes(deps: {
       owner: principalOf(res).sub,
       idempotencyKey: key,
     });
-    res.status(202).location(`/v1/notifications/${response.id}`).json(response);
+    sendJson(res, 202, response, { Location: `/v1/notifications/${response.id}` });
   });
 
   router.post(
@@ -63,7 +64,7 @@ export function notificationRoutes(deps: {
       });
       const results = await deps.notifications.acceptBatch(items, principalOf(res).sub);
       const accepted = results.filter((r) => !(r instanceof ProblemError)).length;
-      res.status(202).json({
+      sendJson(res, 202, {
         accepted,
         rejected: results.length - accepted,
         items: results.map((r, index) =>
