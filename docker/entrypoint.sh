@@ -9,7 +9,8 @@
 #   docker run -it herald sh             # any other program runs as given (debugging)
 #
 # Services run their TypeScript directly with tsx, exactly as `pnpm start` does
-# (packages/cli/src/services.ts): node --import <tsx loader> services/<name>/src/main.ts.
+# (packages/cli/src/services.ts): node <flags> --import <tsx loader> services/<name>/src/main.ts,
+# with the flags of packages/cli/src/node-flags.ts (a test checks they agree).
 # tsx is a dependency of @herald/cli, so its loader is resolved from there; the
 # production image has no devDependencies, so the root has no tsx of its own.
 #
@@ -69,7 +70,7 @@ case "$command" in
   */* | .*) ;;
   *)
     if [ -f "services/$command/src/main.ts" ]; then
-      run node --enable-source-maps --import "$(tsx_loader)" "services/$command/src/main.ts" "$@"
+      run node --enable-source-maps --max-semi-space-size=64 --import "$(tsx_loader)" "services/$command/src/main.ts" "$@"
     fi
     ;;
 esac

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { DEFAULT_METRICS_PORT, loadGatewayConfig } from '@herald/core';
+import { SERVICE_NODE_FLAGS } from '@herald/cli';
 import {
   installedPackages,
   lockedDependencies,
@@ -490,6 +491,8 @@ describe('docker/entrypoint.sh', () => {
     expect(loader).toMatch(/^file:\/\//);
     expect(existsSync(fileURLToPath(loader!))).toBe(true);
     expect(argv[argv.length - 1]).toBe(`services/${name}/src/main.ts`);
+    // The same node flags as `pnpm start` gives every service.
+    expect(argv.slice(1, argv.indexOf('--import'))).toEqual([...SERVICE_NODE_FLAGS]);
   });
 
   it('runs migrate through the CLI', async () => {

@@ -17,7 +17,9 @@ import { seedDeliveries } from '../lib/seed';
  * One worker process, then two replicas (the machine has two cores).
  */
 export async function webhookFigures(ctx: BenchContext): Promise<void> {
-  for (const replicas of [1, 2]) {
+  // BENCH_WEBHOOK_REPLICAS=1 (or 2) runs one of the two for a quicker look.
+  const counts = (process.env.BENCH_WEBHOOK_REPLICAS ?? '1,2').split(',').map(Number);
+  for (const replicas of counts) {
     await resetState(ctx);
     const jobs = n(40_000);
     const sink = await startSink('bench/webhook-sink.ts');

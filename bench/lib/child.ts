@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { SERVICE_NODE_FLAGS } from '@herald/cli';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 const TSX = pathToFileURL(require.resolve('tsx')).href;
@@ -34,11 +35,17 @@ export function runChild(
     process.env.BENCH_PROFILE && name === process.env.BENCH_PROFILE
       ? ['--cpu-prof', '--cpu-prof-dir=/tmp/herald-prof']
       : [];
-  const child = spawn(process.execPath, [...profile, '--import', TSX, path.resolve(ROOT, file)], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-  });
+  // Services run with the node flags they get everywhere else (pnpm start, the image).
+  const flags = file.startsWith('services/') ? SERVICE_NODE_FLAGS : [];
+  const child = spawn(
+    process.execPath,
+    [...flags, ...profile, '--import', TSX, path.resolve(ROOT, file)],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    },
+  );
   running.add(child);
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {

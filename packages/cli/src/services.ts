@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { SERVICE_NODE_FLAGS } from './node-flags';
 import type { ServiceSpec } from './supervisor';
 
 /** Every directory under services/ with a src/main.ts is a service. */
@@ -14,7 +15,7 @@ export function discoverServices(root: string): ServiceSpec[] {
     .map((name) => ({
       name,
       command: process.execPath,
-      args: ['--enable-source-maps', '--import', tsx, path.join(dir, name, 'src', 'main.ts')],
+      args: [...SERVICE_NODE_FLAGS, '--import', tsx, path.join(dir, name, 'src', 'main.ts')],
       cwd: root,
     }));
 }

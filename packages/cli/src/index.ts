@@ -1,0 +1,1 @@
+export { SERVICE_NODE_FLAGS } from './node-flags';
