@@ -88,55 +88,91 @@ export class DeliveryLedger {
   }
 
   private async write(entries: LedgerEntry[]): Promise<void> {
-    const attempts: AttemptRecord[] = [];
+    // Column arrays for unnest(): no key names to write and parse per row.
+    const a = {
+      deliveryId: [] as string[],
+      attempt: [] as number[],
+      at: [] as string[],
+      outcome: [] as string[],
+      errorCode: [] as (string | null)[],
+      error: [] as (string | null)[],
+      providerMessageId: [] as (string | null)[],
+      durationMs: [] as number[],
+    };
     // One update per delivery per statement (UPDATE … FROM applies only one
     // matching row); later entries win, they describe a later state.
-    const updates = new Map<string, object>();
+    const updates = new Map<string, StatusUpdate>();
     for (const entry of entries) {
       if ('sending' in entry) {
         if (!updates.has(entry.sending)) {
-          updates.set(entry.sending, { id: entry.sending, status: 'sending', attempts: 0 });
+          updates.set(entry.sending, { status: 'sending', attempts: 0 });
         }
         continue;
       }
       if ('change' in entry) {
         const c = entry.change;
         updates.set(c.deliveryId, {
-          id: c.deliveryId,
           status: c.status,
-          reason: c.reason ?? null,
+          reason: c.reason,
           attempts: 0,
-          from_statuses: c.from ?? null,
+          from: c.from?.join(','),
         });
         continue;
       }
-      const a = entry.attempt;
-      attempts.push(a);
-      updates.set(a.deliveryId, {
-        id: a.deliveryId,
-        status: a.status,
-        reason: a.reason ?? null,
-        attempts: a.attempt,
-        provider_message_id: a.providerMessageId ?? null,
-        sent_at: a.status === 'sent' ? a.at.toISOString() : null,
+      const t = entry.attempt;
+      const at = t.at.toISOString();
+      a.deliveryId.push(t.deliveryId);
+      a.attempt.push(t.attempt);
+      a.at.push(at);
+      a.outcome.push(t.outcome);
+      a.errorCode.push(t.errorCode ?? null);
+      a.error.push(t.error?.slice(0, 2000) ?? null);
+      a.providerMessageId.push(t.providerMessageId ?? null);
+      a.durationMs.push(Math.round(t.durationMs));
+      updates.set(t.deliveryId, {
+        status: t.status,
+        reason: t.reason,
+        attempts: t.attempt,
+        providerMessageId: t.providerMessageId,
+        sentAt: t.status === 'sent' ? at : undefined,
       });
+    }
+    const u = {
+      id: [] as string[],
+      status: [] as string[],
+      reason: [] as (string | null)[],
+      attempts: [] as number[],
+      providerMessageId: [] as (string | null)[],
+      sentAt: [] as (string | null)[],
+      from: [] as (string | null)[],
+    };
+    for (const [id, update] of updates) {
+      u.id.push(id);
+      u.status.push(update.status);
+      u.reason.push(update.reason ?? null);
+      u.attempts.push(update.attempts);
+      u.providerMessageId.push(update.providerMessageId ?? null);
+      u.sentAt.push(update.sentAt ?? null);
+      u.from.push(update.from ?? null);
     }
     await this.pool.query({
       text: `
 WITH a AS (
   INSERT INTO attempts (delivery_id, attempt, at, outcome, error_code, error, provider_message_id, duration_ms)
   SELECT x.delivery_id, x.attempt, x.at, x.outcome, x.error_code, x.error, x.provider_message_id, x.duration_ms
-  FROM jsonb_to_recordset($1::jsonb) AS x(delivery_id uuid, attempt int, at timestamptz,
-    outcome attempt_outcome, error_code text, error text, provider_message_id text, duration_ms int)
+  FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::attempt_outcome[], $5::text[], $6::text[],
+    $7::text[], $8::int[]) AS x(delivery_id, attempt, at, outcome, error_code, error, provider_message_id, duration_ms)
   -- A job can outlive its delivery row (an erased recipient, a purged notification).
   WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = x.delivery_id)
 ), x AS (
-  SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, status delivery_status, reason text,
-    attempts int, provider_message_id text, sent_at timestamptz, from_statuses delivery_status[])
+  SELECT x.id, x.status, x.reason, x.attempts, x.provider_message_id, x.sent_at,
+    string_to_array(x.from_statuses, ',')::delivery_status[] AS from_statuses
+  FROM unnest($9::uuid[], $10::delivery_status[], $11::text[], $12::int[], $13::text[],
+    $14::timestamptz[], $15::text[]) AS x(id, status, reason, attempts, provider_message_id, sent_at, from_statuses)
 ), b AS MATERIALIZED (
   -- Each row locked before it changes and read with its status before this statement, for
   -- the campaign counters. Joined here, then to deliveries by primary key: the update stays
-  -- linear in the batch whatever the planner guesses of the recordset's size.
+  -- linear in the batch whatever the planner guesses of the arrays' size.
   SELECT d0.id, d0.status AS old_status, x.status, x.reason, x.attempts, x.provider_message_id, x.sent_at
   FROM x JOIN deliveries d0 ON d0.id = x.id
   WHERE x.from_statuses IS NULL OR d0.status = ANY(x.from_statuses)
@@ -169,20 +205,34 @@ UPDATE campaigns c SET
   cancelled = c.cancelled + delta.cancelled, skipped = c.skipped + delta.skipped
 FROM delta WHERE c.id = delta.campaign_id`,
       values: [
-        JSON.stringify(
-          attempts.map((a) => ({
-            delivery_id: a.deliveryId,
-            attempt: a.attempt,
-            at: a.at.toISOString(),
-            outcome: a.outcome,
-            error_code: a.errorCode ?? null,
-            error: a.error?.slice(0, 2000) ?? null,
-            provider_message_id: a.providerMessageId ?? null,
-            duration_ms: Math.round(a.durationMs),
-          })),
-        ),
-        JSON.stringify([...updates.values()]),
+        a.deliveryId,
+        a.attempt,
+        a.at,
+        a.outcome,
+        a.errorCode,
+        a.error,
+        a.providerMessageId,
+        a.durationMs,
+        u.id,
+        u.status,
+        u.reason,
+        u.attempts,
+        u.providerMessageId,
+        u.sentAt,
+        u.from,
       ],
     });
   }
+}
+
+/** A delivery's next state, as one flush writes it. */
+interface StatusUpdate {
+  status: DeliveryStatus;
+  reason?: string;
+  attempts: number;
+  providerMessageId?: string;
+  /** ISO 8601. */
+  sentAt?: string;
+  /** Comma-separated statuses the delivery must be in for the update to apply. */
+  from?: string;
 }

@@ -65,9 +65,9 @@ export interface AcceptOptions {
  */
 export function createNotificationService(deps: NotificationServiceDeps) {
   const now = deps.now ?? (() => new Date());
+  // Concurrent single sends share one insert statement and one enqueue per queue.
+  const inserts = createInsertBatcher(deps.db.pool);
   const enqueues = createEnqueueBatcher(deps);
-  // Concurrent single sends share one insert statement, and their deliveries shared jobs.
-  const inserts = createInsertBatcher(deps.db.pool, (jobs) => dispatch(jobs));
 
   /**
    * Plans each request, loading what they reference (stored recipients) in one
@@ -149,9 +149,10 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       if (!planned || planned instanceof ProblemError)
         throw planned ?? new Error('nothing planned');
       const requestHash = options.idempotencyKey ? hashRequestBody(request) : '';
+      const { rows, due } = groupOutboxJobs(planned.outbox);
       const outcome = await inserts.add({
         notification: planned.notification,
-        outbox: planned.outbox,
+        outbox: rows,
         idempotency: options.idempotencyKey
           ? {
               owner: options.owner,
@@ -180,7 +181,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       }
       deps.accepted.inc({ lane: request.lane });
       countSkippedDeliveries(deps.deliveries, planned.notification.deliveries);
-      await outcome.dispatched;
+      await dispatch(due);
       return planned.response;
     },
 
