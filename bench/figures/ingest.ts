@@ -1,5 +1,13 @@
 import autocannon from 'autocannon';
-import { n, resetState, SCALE, startGateway, type BenchContext, benchToken } from '../lib/context';
+import {
+  benchToken,
+  n,
+  resetState,
+  SCALE,
+  startGateway,
+  startSink,
+  type BenchContext,
+} from '../lib/context';
 import { runOpenLoop } from '../lib/open-loop';
 import { cpuShare, cpuSnapshot } from '../lib/cpu';
 
@@ -57,9 +65,9 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
   });
 
   // Single sends at a steady 1,000 requests/s (open loop, Poisson arrivals).
-  const singleLoad = (durationSeconds: number) =>
+  const singleLoad = (durationSeconds: number, url = `http://127.0.0.1:${GATEWAY_PORT}`) =>
     runOpenLoop({
-      url: `http://127.0.0.1:${GATEWAY_PORT}`,
+      url,
       path: '/v1/notifications',
       headers: { authorization: auth, 'content-type': 'application/json' },
       body: JSON.stringify(item(1)),
@@ -89,6 +97,18 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
   });
   const capacityCpu = cpuShare(capacityBefore, cpuSnapshot(pids), capacity.duration);
   await gateway.stop();
+  // The reference: the same load on express alone (JSON in, 202 JSON out, nothing else).
+  const floor = await startSink('bench/express-floor.ts');
+  const floorUrl = `http://127.0.0.1:${floor.port}`;
+  await singleLoad(3, floorUrl);
+  const floorBefore = cpuSnapshot({ express: floor.child.process.pid });
+  const bare = await singleLoad(Math.max(5, Math.round(15 * Math.min(1, SCALE))), floorUrl);
+  const bareCpu = cpuShare(
+    floorBefore,
+    cpuSnapshot({ express: floor.child.process.pid }),
+    bare.requests / bare.achievedRate,
+  );
+  await floor.child.stop();
   const ok = single.statuses[202] ?? 0;
   ctx.report({
     figure: 'single POST /v1/notifications p99 at 1,000 req/s',
@@ -97,6 +117,14 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
     target: '<= 25 ms',
     pass: single.p99 <= 25 && ok === single.requests && single.achievedRate >= 950,
     detail: { ...single, cpu: singleCpu },
+  });
+  ctx.report({
+    figure: 'reference: express alone (JSON in, 202 out), p99 at 1,000 req/s',
+    value: bare.p99,
+    unit: 'ms',
+    target: 'reference',
+    pass: (bare.statuses[202] ?? 0) === bare.requests,
+    detail: { ...bare, cpu: bareCpu },
   });
   ctx.report({
     figure: 'reference: single POST /v1/notifications capacity, 32 callers (autocannon)',
