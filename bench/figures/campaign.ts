@@ -23,6 +23,8 @@ const GATEWAY_PORT = 3992;
  */
 export async function campaignFigure(ctx: BenchContext): Promise<void> {
   await resetState(ctx);
+  // The ceiling before and after: the campaign runs for minutes, the machine drifts.
+  const ceilingBefore = await ctx.ceiling();
   const recipients = n(1_000_000);
   const sink = await startSink('bench/webhook-sink.ts');
   process.stdout.write(`campaign: seeding ${recipients} recipients\n`);
@@ -90,8 +92,9 @@ export async function campaignFigure(ctx: BenchContext): Promise<void> {
   clearInterval(sampler);
   const cpu = cpuShare(before, cpuSnapshot(pids), seconds);
   await Promise.all([worker.stop(), scheduler.stop(), gateway.stop(), sink.child.stop()]);
+  const ceiling = (ceilingBefore + (await ctx.ceiling())) / 2;
   const perSecond = (view.counts.sent ?? 0) / seconds;
-  const ratio = perSecond / ctx.ceiling.perSecond;
+  const ratio = perSecond / ceiling;
   const peakMiB = peak / 2 ** 20;
   ctx.report({
     figure: `campaign to ${recipients.toLocaleString('en')} recipients, deliveries/s end to end`,
@@ -99,7 +102,15 @@ export async function campaignFigure(ctx: BenchContext): Promise<void> {
     unit: 'deliveries/s',
     target: '>= 50 % of ceiling',
     pass: ratio >= 0.5 && view.counts.sent === recipients,
-    detail: { recipients, seconds, acceptMs, ratioOfCeiling: ratio, counts: view.counts, cpu },
+    detail: {
+      recipients,
+      seconds,
+      acceptMs,
+      ceiling,
+      ratioOfCeiling: ratio,
+      counts: view.counts,
+      cpu,
+    },
   });
   ctx.report({
     figure: 'campaign: peak Redis memory',

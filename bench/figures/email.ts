@@ -56,7 +56,6 @@ export async function emailFigure(ctx: BenchContext): Promise<void> {
     pass: m.perSecond >= 3000 && sent === jobs,
     detail: {
       ...m,
-      ratioOfCeiling: m.perSecond / ctx.ceiling.perSecond,
       sentInPostgres: sent,
       cpu,
     },

@@ -4,7 +4,6 @@ import type { Redis } from 'ioredis';
 import type { RetryConfig } from '@herald/core';
 import type { Database } from '@herald/db';
 import { runChild, type Child } from './child';
-import type { DrainMeasurement } from './measure';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const ADMIN_URL =
@@ -41,7 +40,13 @@ export interface BenchContext {
   databaseUrl: string;
   redis: Redis;
   queues: Map<string, Queue>;
-  ceiling: DrainMeasurement;
+  /**
+   * Measures the ceiling now (it clears the bench's Redis keys first) and
+   * resolves with its jobs/s. A figure compared with the ceiling measures it
+   * right before it runs: the machine's speed drifts over a run, and a ratio
+   * should compare two things measured in the same conditions.
+   */
+  ceiling(): Promise<number>;
   report(figure: Figure): void;
 }
 
