@@ -74,9 +74,10 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
       rate: 1000,
       durationSeconds,
     });
-  // Warm-up, not measured: the single-send path's code compiled, its pools filled.
-  await singleLoad(3);
+  // Warm-up, not measured: the single-send path's code compiled, its pools
+  // filled, the emptied tables growing again; then straight on to the measure.
   await resetState(ctx);
+  await singleLoad(3);
   const singleBefore = cpuSnapshot(pids);
   const single = await singleLoad(Math.max(5, Math.round(15 * Math.min(1, SCALE))));
   const singleCpu = cpuShare(

@@ -181,7 +181,10 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       }
       deps.accepted.inc({ lane: request.lane });
       countSkippedDeliveries(deps.deliveries, planned.notification.deliveries);
-      await dispatch(due);
+      // Answered once durable: the enqueue goes on behind the answer (the
+      // outbox entry covers a crash meanwhile), so a caller never waits on
+      // Redis as well as Postgres.
+      void dispatch(due);
       return planned.response;
     },
 
