@@ -1,4 +1,5 @@
 export * from './app';
+export * from './http-server';
 export * from './auth';
 export * from './problem';
 export * from './notifications/notification-request';

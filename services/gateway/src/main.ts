@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { createApp } from '@herald/api';
+import { createApp, createHttpServer } from '@herald/api';
 import {
   closeQueues,
   createDeadLetterQueues,
@@ -44,7 +44,7 @@ runService(
       registry,
       log,
     });
-    const server = app.listen(config.port);
+    const server = createHttpServer(app).listen(config.port);
     stack.own(server, (s) => new Promise((resolve) => s.close(resolve)), 'http');
     await new Promise<void>((resolve, reject) =>
       server.once('listening', resolve).once('error', reject),
