@@ -70,7 +70,7 @@ case "$command" in
   */* | .*) ;;
   *)
     if [ -f "services/$command/src/main.ts" ]; then
-      run node --enable-source-maps --max-semi-space-size=64 --import "$(tsx_loader)" "services/$command/src/main.ts" "$@"
+      run node --enable-source-maps --min-semi-space-size=64 --max-semi-space-size=64 --import "$(tsx_loader)" "services/$command/src/main.ts" "$@"
     fi
     ;;
 esac
