@@ -61,7 +61,7 @@ export function requestLog(log: Logger): RequestHandler {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', id);
     res.locals.requestLog = new RequestLogContext(log, id, performance.now());
-    res.once('finish', logCompletion);
+    res.on('finish', logCompletion); // 'finish' comes once; on() adds no wrapper as once() would
     next();
   };
 }
