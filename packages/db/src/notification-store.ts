@@ -47,7 +47,9 @@ export function groupOutboxJobs(
   const groups = new Map<number, UngroupedOutboxJob[]>();
   for (const entry of entries) {
     const key = entry.availableAt?.getTime() ?? 0;
-    groups.set(key, [...(groups.get(key) ?? []), entry]);
+    const group = groups.get(key);
+    if (group) group.push(entry);
+    else groups.set(key, [entry]);
   }
   const rows: OutboxJob[] = [];
   const due: PlannedJob[] = [];
