@@ -147,6 +147,30 @@ describe('operator API: queues, dead-letter queues, test messages, dashboard', (
     );
     expect(email.dlq).toBe(await h.dlq('email').getWaitingCount());
     expect(['closed', 'unknown']).toContain(email.circuit);
+    expect(email.lanes.map((l) => (l as { pausedForMs?: number }).pausedForMs)).toEqual([0, 0]);
+  });
+
+  it("shows how long a lane stays paused by its workers, and not a busy lane's rate window", async () => {
+    const paused = h.queues.get('webhook.campaign')!;
+    const busy = h.queues.get('webhook.transactional')!;
+    // What a worker does on a 429 with Retry-After: 60.
+    await paused.rateLimit(60_000);
+    // An ordinary limiter window: a few jobs counted this second, no pause.
+    await h.redis.set(busy.keys.limiter!, '3', 'PX', 1000);
+    try {
+      const res = await request(h.app).get('/v1/queues').set(bearer(admin)).expect(200);
+      const webhook = (
+        res.body.channels as { channel: string; lanes: { queue: string; pausedForMs: number }[] }[]
+      ).find((c) => c.channel === 'webhook')!;
+      const pausedFor = (queue: string) =>
+        webhook.lanes.find((l) => l.queue === queue)!.pausedForMs;
+      expect(pausedFor('webhook.campaign')).toBeGreaterThan(50_000);
+      expect(pausedFor('webhook.campaign')).toBeLessThanOrEqual(60_000);
+      expect(pausedFor('webhook.transactional')).toBe(0);
+    } finally {
+      await paused.removeRateLimitKey();
+      await busy.removeRateLimitKey();
+    }
   });
 
   it('sends a test message (202) through the normal pipeline', async () => {

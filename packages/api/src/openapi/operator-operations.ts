@@ -35,6 +35,12 @@ export const queueOverviewSchema = z.object({
           prioritized: z.int().min(0),
           failed: z.int().min(0),
           throughputLastMinute: z.int().min(0).describe('Jobs finished in the last full minute'),
+          pausedForMs: z
+            .int()
+            .min(0)
+            .describe(
+              "Milliseconds the lane stays paused by its workers (a provider's rate limit or Retry-After, the lane's share of the budget, an open breaker); 0 while it runs",
+            ),
         }),
       ),
     }),
@@ -92,6 +98,7 @@ const lane = (queue: string, waiting: number, throughput: number) => {
     prioritized: 0,
     failed: 0,
     throughputLastMinute: throughput,
+    pausedForMs: 0,
   };
 };
 
@@ -145,6 +152,16 @@ export const operatorOperations: OperationSpec[] = [
                     circuit: 'half_open',
                     dlq: 0,
                     lanes: [lane('telegram.transactional', 2, 35), lane('telegram.campaign', 0, 0)],
+                  },
+                  {
+                    channel: 'webhook',
+                    circuit: 'closed',
+                    dlq: 0,
+                    // A receiver answered 429 with Retry-After: 30.
+                    lanes: [
+                      { ...lane('webhook.transactional', 40, 0), pausedForMs: 27_400 },
+                      { ...lane('webhook.campaign', 900, 0), pausedForMs: 27_400 },
+                    ],
                   },
                 ],
               },

@@ -19,6 +19,12 @@ export interface LaneOverview {
   failed: number;
   /** Jobs finished in the last full minute. */
   throughputLastMinute: number;
+  /**
+   * Milliseconds the lane stays held by a pause the workers set (a provider's
+   * rate limit or Retry-After, the lane's share of the budget, an open
+   * breaker); 0 while it runs.
+   */
+  pausedForMs: number;
 }
 
 export interface ChannelOverview {
@@ -38,7 +44,17 @@ async function lastFullMinute(queue: Queue, now: number): Promise<number> {
   return 0;
 }
 
-/** GET /v1/queues: depth per lane, DLQ size and breaker state per channel. */
+/**
+ * How long the lane's pause has left. Workers pause a lane with
+ * Queue.rateLimit(ms), which fills BullMQ's limiter key to the maximum;
+ * asking for the TTL only at that count leaves out the ordinary per-second
+ * limiter windows of a lane that is merely busy.
+ */
+async function pauseLeftMs(queue: Queue): Promise<number> {
+  return Math.max(0, await queue.getRateLimitTtl(Number.MAX_SAFE_INTEGER));
+}
+
+/** GET /v1/queues: depth and pause per lane, DLQ size and breaker state per channel. */
 export async function getQueueOverview(deps: {
   queues: Map<string, Queue>;
   deadLetterQueues: Map<Channel, Queue>;
@@ -52,13 +68,11 @@ export async function getQueueOverview(deps: {
       const lanes = await Promise.all(
         LANES.map(async (lane) => {
           const queue = deps.queues.get(laneQueueName(channel, lane))!;
-          const counts = await queue.getJobCounts(
-            'waiting',
-            'active',
-            'delayed',
-            'prioritized',
-            'failed',
-          );
+          const [counts, throughputLastMinute, pausedForMs] = await Promise.all([
+            queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed'),
+            lastFullMinute(queue, now),
+            pauseLeftMs(queue),
+          ]);
           return {
             queue: queue.name,
             channel,
@@ -68,7 +82,8 @@ export async function getQueueOverview(deps: {
             delayed: counts.delayed ?? 0,
             prioritized: counts.prioritized ?? 0,
             failed: counts.failed ?? 0,
-            throughputLastMinute: await lastFullMinute(queue, now),
+            throughputLastMinute,
+            pausedForMs,
           };
         }),
       );
