@@ -247,6 +247,7 @@ describe('delivery engine (webhook channel)', () => {
     );
     // A batch member's retry carries the attempts it spent in the batch.
     expect(dead[1]!.data.job.priorAttempts).toBe(1);
+    expect(dead.map((d) => d!.data.attemptsMade)).toEqual([5, 5, 5]);
     for (const path of paths) expect(receiver.requests(path)).toHaveLength(5);
 
     const redrive = await request(h.app)
@@ -267,11 +268,15 @@ describe('delivery engine (webhook channel)', () => {
         ...Array(9).fill(500),
         200,
       ]);
-      // The five attempts before the redrive, then the redrive's five.
+      // The five attempts before the redrive, then the redrive's five, numbered on.
       expect(n.deliveries[0].attempts.map((a: { outcome: string }) => a.outcome)).toEqual([
         ...Array(9).fill('transient_error'),
         'sent',
       ]);
+      expect(n.deliveries[0].attempts.map((a: { attempt: number }) => a.attempt)).toEqual([
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+      ]);
+      expect(n.deliveries[0].attemptsCount).toBe(10);
     }
     expect(await h.dlq('webhook').getWaitingCount()).toBe(0);
   });

@@ -35,6 +35,12 @@ const jobCommon = {
     .optional(),
   /** Attempts this delivery already had in earlier jobs (a batch member retried on its own). */
   priorAttempts: z.number().int().min(0).max(100).optional(),
+  /**
+   * Attempts recorded before a redrive from the dead-letter queue. The retry
+   * budget starts afresh, but attempt numbers carry on after these, so the
+   * history reads 1…n across redrives and attempts_count is the total.
+   */
+  attemptsBefore: z.number().int().min(0).max(10_000).optional(),
   /** Campaign email: the one-click unsubscribe link (RFC 8058) for this recipient. */
   unsubscribeUrl: z.url().optional(),
 };

@@ -81,6 +81,8 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     source: { queue: string; jobId?: string },
   ): Promise<DeliveryOutcome> {
     const { deliveryId, lane } = payload;
+    // `attempt` counts this run's attempts (the retry budget); the history numbers them after a redrive's.
+    const numbered = (payload.attemptsBefore ?? 0) + attempt;
     if (deps.budget) {
       const wait = await deps.budget.take(lane);
       if (wait > 0) return { kind: 'pause', ms: wait, scope: 'lane' };
@@ -104,7 +106,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
           notificationId: payload.notificationId,
           campaignId: payload.campaignId,
           lane,
-          attempt,
+          attempt: numbered,
           log: deps.log,
         }),
       );
@@ -129,7 +131,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     providerDuration.observe(durationMs / 1000);
     await ledger.record({
       deliveryId,
-      attempt,
+      attempt: numbered,
       at: startedAt,
       outcome: 'sent',
       providerMessageId: result.providerMessageId,
@@ -153,6 +155,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     source: { queue: string; jobId?: string },
   ): Promise<DeliveryOutcome> {
     const { deliveryId, lane } = payload;
+    const numbered = (payload.attemptsBefore ?? 0) + attempt;
     providerDuration.observe(durationMs / 1000);
     const error = toDeliveryError(err);
     const decision = decideJobOutcome(error, attempt, maxAttempts);
@@ -160,7 +163,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     const reason = `${error.code}: ${error.message}`.slice(0, 1000);
     await ledger.record({
       deliveryId,
-      attempt,
+      attempt: numbered,
       at: startedAt,
       outcome: decision.outcome,
       errorCode: error.code,
@@ -175,7 +178,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
         jobId: source.jobId,
         errorCode: error.code,
         kind: error.kind,
-        attempt,
+        attempt: numbered,
         action: decision.action,
       },
       'delivery attempt failed',
@@ -199,7 +202,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
       lane,
       queue: source.queue,
       reason,
-      attemptsMade: attempt,
+      attemptsMade: numbered,
       job: payload,
     });
     metrics.deliveries.inc({ channel, lane, outcome: 'dead' });

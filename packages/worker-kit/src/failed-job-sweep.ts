@@ -32,7 +32,10 @@ export function startFailedJobSweep(deps: {
         ? ((job.data as { deliveries?: unknown[] }).deliveries ?? [])
         : [job.data];
       for (const member of members) {
-        const data = member as { deliveryId?: unknown; notificationId?: unknown } | undefined;
+        const data = member as
+          { deliveryId?: unknown; notificationId?: unknown; attemptsBefore?: unknown } | undefined;
+        const attemptsMade =
+          (typeof data?.attemptsBefore === 'number' ? data.attemptsBefore : 0) + job.attemptsMade;
         const deliveryId = typeof data?.deliveryId === 'string' ? data.deliveryId : String(job.id);
         await deps.deadLetters.bury({
           deliveryId,
@@ -41,9 +44,9 @@ export function startFailedJobSweep(deps: {
           lane,
           queue: queue.name,
           reason,
-          attemptsMade: job.attemptsMade,
+          attemptsMade,
           job: member,
-          extraErrors: [{ attempt: job.attemptsMade, at, outcome: 'failed', message: reason }],
+          extraErrors: [{ attempt: attemptsMade, at, outcome: 'failed', message: reason }],
         });
         if (/^[0-9a-f-]{36}$/i.test(deliveryId)) {
           await deps.ledger.setStatus({

@@ -60,8 +60,8 @@ export function createDeadLetterAdmin(deps: {
       await queue.addBulk(
         letters.map((l) => ({
           name: 'deliver',
-          // Fresh attempts: forget those spent before it died.
-          data: { ...(l.job as object), priorAttempts: undefined },
+          // Fresh attempts, numbered on after those it had before it died.
+          data: { ...(l.job as object), priorAttempts: undefined, attemptsBefore: l.attemptsMade },
           opts: deliveryJobOptions(lane, deps.retry, l.deliveryId),
         })),
       );
