@@ -78,6 +78,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     healthRoutes({
       registry: deps.registry,
+      log: deps.log,
       checks: {
         redis: async () => {
           await deps.redis.ping();

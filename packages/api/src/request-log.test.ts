@@ -19,6 +19,8 @@ function appLoggingTo(level: string) {
   app.get('/healthz', (_req, res) => res.json({ ok: true }));
   app.get('/missing', (_req, res) => res.status(404).json({}));
   app.get('/broken', (_req, res) => res.status(500).json({}));
+  app.get('/readyz', (_req, res) => res.status(503).json({ status: 'unavailable' }));
+  app.get('/metrics', (_req, res) => res.status(500).send('registry failed'));
   app.get('/noted', (_req, res) => {
     requestLogOf(res).warn({ detail: 1 }, 'something worth noting');
     res.json({});
@@ -74,6 +76,20 @@ describe('requestLog', () => {
     expect(lines).toEqual([
       expect.objectContaining({ level: 20, reqId: 'r-ok', req: { method: 'GET', url: '/ok?x=1' } }),
       expect.objectContaining({ level: 30, reqId: 'r-404' }),
+    ]);
+  });
+
+  it("leaves a readiness probe's 503 to the health route, but logs a probe's real failure", async () => {
+    const { app, lines, logged } = appLoggingTo('info');
+    await request(app).get('/readyz').expect(503);
+    await request(app).get('/metrics').set('X-Request-Id', 'r-metrics').expect(500);
+    await logged(1);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 50,
+        reqId: 'r-metrics',
+        req: { method: 'GET', url: '/metrics' },
+      }),
     ]);
   });
 

@@ -43,7 +43,10 @@ export function requestLog(log: Logger): RequestHandler {
 
   function logCompletion(this: Response): void {
     const status = this.statusCode;
-    if (status < 400 && (!accessLogs || QUIET_PATHS.has(this.req.path))) return;
+    const probe = QUIET_PATHS.has(this.req.path);
+    if (status < 400 && (!accessLogs || probe)) return;
+    // A probe's 503 is readiness saying no, not a fault: the health route logs its changes.
+    if (probe && status === 503) return;
     const context = this.locals.requestLog as RequestLogContext;
     const level = status >= 500 ? 'error' : status >= 400 ? 'info' : 'debug';
     context.logger[level](

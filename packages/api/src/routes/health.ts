@@ -1,17 +1,28 @@
 import { Router } from 'express';
-import { readiness, type ReadinessCheck } from '@herald/core';
+import { readiness, type Logger, type ReadinessCheck } from '@herald/core';
 import type { Registry } from 'prom-client';
 
+/**
+ * Liveness, readiness and metrics. Readiness is logged when it changes (with
+ * the checks that fail), not on every probe: a kubelet asks every few seconds.
+ */
 export function healthRoutes(deps: {
   registry: Registry;
   checks: Record<string, ReadinessCheck>;
+  log: Logger;
 }): Router {
   const router = Router();
+  let wasReady: boolean | undefined;
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
     const result = await readiness(deps.checks);
+    if (result.ok !== wasReady) {
+      wasReady = result.ok;
+      if (result.ok) deps.log.info({ checks: result.checks }, 'ready');
+      else deps.log.warn({ checks: result.checks }, 'not ready');
+    }
     res
       .status(result.ok ? 200 : 503)
       .json({ status: result.ok ? 'ok' : 'unavailable', checks: result.checks });
