@@ -81,8 +81,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     source: { queue: string; jobId?: string },
   ): Promise<DeliveryOutcome> {
     const { deliveryId, lane } = payload;
-    // `attempt` counts this run's attempts (the retry budget); the history numbers them after a redrive's.
-    const numbered = (payload.attemptsBefore ?? 0) + attempt;
+    const numbered = attemptNumber(payload, attempt);
     if (deps.budget) {
       const wait = await deps.budget.take(lane);
       if (wait > 0) return { kind: 'pause', ms: wait, scope: 'lane' };
@@ -155,7 +154,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     source: { queue: string; jobId?: string },
   ): Promise<DeliveryOutcome> {
     const { deliveryId, lane } = payload;
-    const numbered = (payload.attemptsBefore ?? 0) + attempt;
+    const numbered = attemptNumber(payload, attempt);
     providerDuration.observe(durationMs / 1000);
     const error = toDeliveryError(err);
     const decision = decideJobOutcome(error, attempt, maxAttempts);
@@ -210,6 +209,15 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
     await deps.fallback.next(payload, reason);
     return { kind: 'dead' };
   }
+}
+
+/**
+ * The number an attempt is recorded under. `attempt` counts this run's
+ * attempts (the retry budget); after a redrive the history carries on from
+ * the attempts before it.
+ */
+function attemptNumber(payload: { attemptsBefore?: number }, attempt: number): number {
+  return (payload.attemptsBefore ?? 0) + attempt;
 }
 
 export type DeliverOne<C extends Channel> = ReturnType<typeof createDeliverOne<C>>;
