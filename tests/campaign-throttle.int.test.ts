@@ -93,6 +93,62 @@ describe('campaign throttle.perSecond', () => {
   });
 });
 
+describe('campaign throttle when the jobs come due together (no worker was running)', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+    h.startScheduler();
+  });
+  afterAll(async () => {
+    await h.close();
+    await receiver.stop();
+  });
+
+  it('two replicas started afterwards still send at 10/s, holding the slot without spending an attempt', async () => {
+    await insertRecipients(h, 'late', receiver);
+    const created = await throttledCampaign(h);
+    const lane = h.queues.get('webhook.campaign')!;
+    // Every paced job is in Redis and past its planned time: without a cap
+    // where the sends happen, all 20 would go the moment workers start.
+    await waitFor(
+      async () => {
+        const { rows } = await h.db.pool.query<{ paced_until: Date | null }>(
+          'SELECT paced_until FROM campaigns WHERE id = $1',
+          [created.body.id],
+        );
+        const counts = await lane.getJobCounts('waiting', 'delayed', 'prioritized');
+        const queued = counts.waiting! + counts.delayed! + counts.prioritized!;
+        const pacedUntil = rows[0]?.paced_until?.getTime();
+        return queued === RECIPIENTS && pacedUntil !== undefined && pacedUntil <= Date.now();
+      },
+      { what: 'every paced job to be in Redis and due', timeoutMs: 20_000 },
+    );
+
+    h.startWebhookWorker({ signingSecret: SECRET, concurrency: 10 });
+    h.startWebhookWorker({ signingSecret: SECRET, concurrency: 10 });
+    const times = arrivalTimes(await receiver.waitFor('late', RECIPIENTS, 30_000));
+    expect(times).toHaveLength(RECIPIENTS);
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(PACED_SPAN_MS - 200);
+    expect(busiestSecond(times)).toBeLessThanOrEqual(PER_SECOND + 1);
+
+    // Waiting for the slot is not an attempt: one each, all sent.
+    const rows = await waitFor(
+      async () => {
+        const result = await h.db.pool.query<{ attempt: number; outcome: string }>(
+          'SELECT attempt, outcome FROM attempts',
+        );
+        return result.rows.length >= RECIPIENTS ? result.rows : undefined;
+      },
+      { what: 'the attempts to be recorded' },
+    );
+    expect(rows).toHaveLength(RECIPIENTS);
+    expect(rows.every((r) => r.attempt === 1 && r.outcome === 'sent')).toBe(true);
+  });
+});
+
 describe('campaign throttle when the fan-out cannot enqueue', () => {
   let h: Harness;
   let receiver: WebhookReceiver;
@@ -156,8 +212,9 @@ describe('campaign throttle when the fan-out cannot enqueue', () => {
       // Never before its paced time (a little slack for clocks and rounding).
       expect(arrival.at).toBeGreaterThanOrEqual(dueAt.get(id)! - 20);
     }
-    // (Those whose time passed during the lease go at once: the relay catches up, then paces.)
+    // Those whose time passed during the lease come due together; the workers still pace them.
     const times = arrivalTimes(received);
     expect(times.at(-1)! - expandedAt).toBeGreaterThanOrEqual(PACED_SPAN_MS - 100);
+    expect(busiestSecond(times)).toBeLessThanOrEqual(PER_SECOND + 1);
   });
 });

@@ -143,6 +143,19 @@ describe('jobs whose payload does not parse', () => {
     expect(receiver.received('batch-bad')).toBe(0);
   });
 
+  it('dead-letters a bad campaign throttle at once, naming the field, rather than pacing by it', async () => {
+    const { deliveryId, payload } = await scheduledDelivery('bad-throttle');
+    await addRaw(deliveryId, {
+      ...payload,
+      campaignId: '0190a0a0-0000-7000-8000-000000000001',
+      throttlePerSecond: 0,
+    });
+    const letter = await deadLetter(deliveryId);
+    expect(letter.reason).toMatch(/^invalid_payload: .*throttlePerSecond/s);
+    expect(letter.attemptsMade).toBe(1);
+    expect(receiver.received('bad-throttle')).toBe(0);
+  });
+
   it('keeps the worker running: a valid notification after them is delivered', async () => {
     const res = await request(h.app)
       .post('/v1/notifications')
@@ -161,6 +174,6 @@ describe('jobs whose payload does not parse', () => {
     const deadCount = dead.values
       .filter((v) => v.labels.outcome === 'dead')
       .reduce((sum, v) => sum + v.value, 0);
-    expect(deadCount).toBe(4);
+    expect(deadCount).toBe(5);
   });
 });

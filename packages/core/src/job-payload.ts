@@ -21,6 +21,8 @@ const jobCommon = {
   deliveryId: z.uuid(),
   notificationId: z.uuid(),
   campaignId: z.uuid().optional(),
+  /** The campaign's throttle.perSecond: workers hold it fleet-wide (CampaignThrottle). */
+  throttlePerSecond: z.number().int().min(1).max(100_000).optional(),
   recipientId: z.string().optional(),
   lane: z.enum(LANES),
   /** Epoch ms when the notification was accepted, or came due (sendAt): end-to-end latency starts here. */

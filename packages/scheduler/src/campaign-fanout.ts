@@ -126,6 +126,9 @@ export function createCampaignFanout(deps: {
               deliveryId: id,
               notificationId: campaign.notificationId,
               campaignId: campaign.id,
+              ...(campaign.throttlePerSecond
+                ? { throttlePerSecond: campaign.throttlePerSecond }
+                : {}),
               recipientId: recipient.id,
               lane: 'campaign',
               acceptedAt,

@@ -22,6 +22,7 @@ import type { TemplateRenderer } from '@herald/templates';
 import type { Registry } from 'prom-client';
 import { createAddressBook } from './address-book';
 import { createAddressPacer } from './address-pacer';
+import { createCampaignThrottle } from './campaign-throttle';
 import { CIRCUIT_STATE_VALUE, createChannelCircuit, type CircuitState } from './circuit';
 import { createDeadLetters } from './dead-letters';
 import { startFailedJobSweep } from './failed-job-sweep';
@@ -158,6 +159,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
     log,
     laneQueues: channelQueues,
     templates: deps.templates,
+    throttle: createCampaignThrottle(connection, { keyPrefix: prefix }),
     findHeld: (members) => findHeldDeliveries(connection, prefix, members),
   });
 

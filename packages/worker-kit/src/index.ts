@@ -7,3 +7,4 @@ export * from './dead-letters';
 export * from './provider-budget';
 export * from './address-pacer';
 export * from './channel-service';
+export * from './campaign-throttle';

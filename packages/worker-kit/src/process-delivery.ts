@@ -20,6 +20,7 @@ import {
 import { findSettledDeliveries, type DeliveryLedger } from '@herald/db';
 import { isTemplateError, type TemplateRenderer } from '@herald/templates';
 import type pg from 'pg';
+import type { CampaignThrottle } from './campaign-throttle';
 import type { DeadLetters } from './dead-letters';
 import type { DeliverOne, DeliveryOutcome, PauseScope } from './deliver-one';
 
@@ -39,6 +40,8 @@ export interface JobProcessorDeps<C extends Channel> {
   laneQueues: Map<string, Queue>;
   /** Renders deliveries whose content is a stored template (cached per template version). */
   templates?: TemplateRenderer;
+  /** Holds throttled campaigns to their perSecond across the fleet (omit: the fan-out's delays only). */
+  throttle?: CampaignThrottle;
   /** Which of these deliveries are cancelled or belong to a paused campaign: one Redis call per job. */
   findHeld(
     members: readonly { deliveryId: string; campaignId?: string }[],
@@ -255,6 +258,32 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
     if (pauseMs.lane > pauseMs.channel) await pause(queueName, 'lane', pauseMs.lane);
   }
 
+  /**
+   * A job of a throttled campaign takes its slot first: when the slot is
+   * later, the job waits in the delayed set for it (no attempt spent) and
+   * remembers that it holds one, so it is not reserved twice. Read off the raw
+   * payload, before anything is parsed, settled or re-enqueued, so a job that
+   * waits has done nothing yet.
+   */
+  async function awaitThrottleSlot(job: Job, token: string | undefined): Promise<void> {
+    const throttle = deps.throttle;
+    if (!throttle) return;
+    const data = job.data as { throttleSlotFor?: unknown };
+    if (data.throttleSlotFor === job.attemptsMade) return; // its slot has come
+    const wanted = throttledSends(job.data);
+    if (wanted.size === 0) return;
+    const waits = await Promise.all(
+      [...wanted].map(([campaignId, { perSecond, sends }]) =>
+        throttle.reserve(campaignId, perSecond, sends),
+      ),
+    );
+    const waitMs = Math.max(...waits);
+    if (waitMs <= 0) return;
+    await job.updateData({ ...data, throttleSlotFor: job.attemptsMade });
+    await job.moveToDelayed(Date.now() + waitMs, token);
+    throw new DelayedError();
+  }
+
   /** A payload that does not parse can never succeed: dead-letter it at once, recording why. */
   async function buryUnparseable(job: Job, raw: unknown, problem: string): Promise<void> {
     const reason = `invalid_payload: ${problem}`.slice(0, 1000);
@@ -289,6 +318,7 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
   }
 
   return async function processJob(job: Job, token?: string): Promise<void> {
+    await awaitThrottleSlot(job, token);
     if (isDeliveryBatch(job.data)) {
       const batch = deliveryBatchSchema.safeParse(job.data);
       if (!batch.success || batch.data.channel !== channel) {
@@ -310,4 +340,20 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
       return;
     return processSingle(job, token, result.job);
   };
+}
+
+/** The sends of throttled campaigns in a raw job (one delivery or a batch), per campaign. */
+function throttledSends(data: unknown): Map<string, { perSecond: number; sends: number }> {
+  const members = isDeliveryBatch(data) ? (data as { deliveries?: unknown }).deliveries : [data];
+  const wanted = new Map<string, { perSecond: number; sends: number }>();
+  if (!Array.isArray(members)) return wanted;
+  for (const m of members as { campaignId?: unknown; throttlePerSecond?: unknown }[]) {
+    const perSecond = m?.throttlePerSecond;
+    if (typeof m?.campaignId !== 'string' || typeof perSecond !== 'number') continue;
+    if (!Number.isInteger(perSecond) || perSecond < 1) continue;
+    const entry = wanted.get(m.campaignId);
+    if (entry) entry.sends += 1;
+    else wanted.set(m.campaignId, { perSecond, sends: 1 });
+  }
+  return wanted;
 }
