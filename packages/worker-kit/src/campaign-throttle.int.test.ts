@@ -44,7 +44,7 @@ describe('createCampaignThrottle (real Redis)', () => {
 
   it('gives sends that arrive together consecutive slots, one job cost apart', async () => {
     // 1/s: each send costs a second, far more than the calls take, so each waits.
-    const slots = [];
+    const slots: Awaited<ReturnType<typeof reserveTimed>>[] = [];
     for (let i = 0; i < 4; i++) slots.push(await reserveTimed('crowd', 1, 1));
     expect(slots[0]!.wait).toBe(0);
     slots.slice(1).forEach((slot, i) => {
