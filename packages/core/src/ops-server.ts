@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { readiness, type ReadinessCheck } from './readiness';
+import type { Logger } from './logger';
+import { createReadinessProbe, type ReadinessCheck } from './readiness';
 
 export interface OpsServer {
   port: number;
@@ -16,8 +17,11 @@ export async function startOpsServer(options: {
   port: number;
   registry: Registry;
   checks: Record<string, ReadinessCheck>;
+  /** Where readiness changes are logged (`not ready` with the failing checks, then `ready`). */
+  log: Pick<Logger, 'info' | 'warn'>;
   host?: string;
 }): Promise<OpsServer> {
+  const probeReadiness = createReadinessProbe(options.checks, options.log);
   const server = http.createServer((req, res) => {
     const send = (status: number, type: string, body: string) => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -28,7 +32,7 @@ export async function startOpsServer(options: {
       return send(405, 'text/plain', 'method not allowed\n');
     if (path === '/healthz') return send(200, 'application/json', '{"status":"ok"}\n');
     if (path === '/readyz') {
-      void readiness(options.checks).then(({ ok, checks }) =>
+      void probeReadiness().then(({ ok, checks }) =>
         send(
           ok ? 200 : 503,
           'application/json',

@@ -38,7 +38,7 @@ export async function startChannelService<C extends Channel>(
   const service = `worker-${config.channel}`;
   const registry = createRegistry(service);
   if ('disabled' in provider) {
-    const ops = await startOpsServer({ port: config.metricsPort, registry, checks: {} });
+    const ops = await startOpsServer({ port: config.metricsPort, registry, checks: {}, log });
     stack.own(ops, (o) => o.close(), 'ops-server');
     log.warn(
       { channel: config.channel, metricsPort: ops.port },
@@ -99,6 +99,7 @@ export async function startChannelService<C extends Channel>(
   const ops = await startOpsServer({
     port: config.metricsPort,
     registry,
+    log,
     checks: {
       redis: async () => {
         await connection.ping();

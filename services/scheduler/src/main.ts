@@ -55,6 +55,7 @@ runService(
     const ops = await startOpsServer({
       port: config.metricsPort,
       registry,
+      log,
       checks: {
         redis: async () => {
           await redis.ping();

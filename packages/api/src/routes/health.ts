@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { readiness, type Logger, type ReadinessCheck } from '@herald/core';
+import { createReadinessProbe, type Logger, type ReadinessCheck } from '@herald/core';
 import type { Registry } from 'prom-client';
 
 /**
@@ -12,17 +12,12 @@ export function healthRoutes(deps: {
   log: Logger;
 }): Router {
   const router = Router();
-  let wasReady: boolean | undefined;
+  const probeReadiness = createReadinessProbe(deps.checks, deps.log);
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const result = await readiness(deps.checks);
-    if (result.ok !== wasReady) {
-      wasReady = result.ok;
-      if (result.ok) deps.log.info({ checks: result.checks }, 'ready');
-      else deps.log.warn({ checks: result.checks }, 'not ready');
-    }
+    const result = await probeReadiness();
     res
       .status(result.ok ? 200 : 503)
       .json({ status: result.ok ? 'ok' : 'unavailable', checks: result.checks });
