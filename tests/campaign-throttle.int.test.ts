@@ -2,6 +2,7 @@ import request from 'supertest';
 import { closeQueues, createLaneQueues, createProducerConnection } from '@herald/core';
 import type { CampaignView } from '@herald/db';
 import { createCampaignFanout } from '@herald/scheduler';
+import { createCampaignThrottle } from '@herald/worker-kit';
 import {
   bearer,
   createHarness,
@@ -23,11 +24,16 @@ const PER_SECOND = 10;
 const PACED_SPAN_MS = ((RECIPIENTS - 1) / PER_SECOND) * 1000;
 jest.setTimeout(60_000);
 
-async function insertRecipients(h: Harness, path: string, receiver: WebhookReceiver) {
+async function insertRecipients(
+  h: Harness,
+  path: string,
+  receiver: WebhookReceiver,
+  count = RECIPIENTS,
+) {
   await h.db.pool.query(
     `INSERT INTO recipients (id, webhook_url, tags)
      SELECT 'paced-' || lpad(i::text, 3, '0'), $1, ARRAY['paced'] FROM generate_series(1, $2::int) AS i`,
-    [receiver.url(path), RECIPIENTS],
+    [receiver.url(path), count],
   );
 }
 
@@ -146,6 +152,48 @@ describe('campaign throttle when the jobs come due together (no worker was runni
     );
     expect(rows).toHaveLength(RECIPIENTS);
     expect(rows.every((r) => r.attempt === 1 && r.outcome === 'sent')).toBe(true);
+  });
+});
+
+describe('campaign throttle when the provider budget holds sends back', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+  });
+  afterAll(async () => {
+    await h.close();
+    await receiver.stop();
+  });
+
+  it('a job paused for the budget keeps its slot: one reservation per send', async () => {
+    const sends = 8;
+    const real = createCampaignThrottle(h.redis, { keyPrefix: h.prefix });
+    let reservedSends = 0;
+    // The budget (2/s) is tighter than the throttle (10/s): most jobs are
+    // paused at least once and come back. Slots taken again for them would
+    // run the campaign's pace ahead of its sends.
+    h.startWebhookWorker({
+      signingSecret: SECRET,
+      concurrency: 10,
+      ratePerSecond: 2,
+      campaignThrottle: {
+        reserve(campaignId, perSecond, count) {
+          reservedSends += count;
+          return real.reserve(campaignId, perSecond, count);
+        },
+      },
+    });
+    h.startScheduler();
+    await insertRecipients(h, 'budget', receiver, sends);
+    await throttledCampaign(h);
+
+    const times = arrivalTimes(await receiver.waitFor('budget', sends, 30_000));
+    // Held to the budget: 2 at once, then 2 a second.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(2000);
+    expect(reservedSends).toBe(sends);
   });
 });
 

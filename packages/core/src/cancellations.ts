@@ -8,7 +8,9 @@ import type { Redis } from 'ioredis';
 const CANCELLED_TTL_SECONDS = 14 * 24 * 3600;
 
 const deliveryKey = (prefix: string, id: string) => `${prefix}:cancelled:${id}`;
-const campaignKey = (prefix: string, id: string) => `${prefix}:campaign-state:${id}`;
+/** Set while a campaign is paused or cancelled (its value says which); absent while it runs. */
+export const campaignStateKey = (prefix: string, id: string) => `${prefix}:campaign-state:${id}`;
+const campaignKey = campaignStateKey;
 
 export type CampaignRunState = 'paused' | 'cancelled';
 

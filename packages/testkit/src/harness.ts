@@ -31,6 +31,7 @@ import { DeliveryLedger, OutboxAcknowledger, type Database } from '@herald/db';
 import {
   createChannelWorker,
   type ChannelWorker,
+  type CampaignThrottle,
   type ChannelWorkerDeps,
 } from '@herald/worker-kit';
 import type { Registry } from 'prom-client';
@@ -57,6 +58,8 @@ export const DEFAULT_TEST_BREAKER: BreakerConfig = {
 
 export interface WorkerOptions {
   concurrency?: number;
+  /** Stands in for the Redis campaign throttle (wrap the real one to watch it). */
+  campaignThrottle?: CampaignThrottle;
   ratePerSecond?: number;
   breaker?: BreakerConfig;
   stalledIntervalMs?: number;
@@ -188,6 +191,7 @@ export async function createHarness(
       metrics: workerMetrics,
       log,
       pacing: options.pacing,
+      campaignThrottle: options.campaignThrottle,
       templates: createTemplateRenderer({
         load: (key) => loadStoredTemplate(testDb.db.prisma, key),
         ttlMs: 200,

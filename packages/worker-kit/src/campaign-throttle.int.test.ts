@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { setCampaignRunState } from '@herald/core';
 import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueQueuePrefix } from '@herald/testkit';
 import {
   createCampaignThrottle,
@@ -69,6 +70,20 @@ describe('createCampaignThrottle (real Redis)', () => {
     const waits: number[] = [];
     for (let i = 0; i < 20; i++) waits.push(await throttle.reserve('on-time', 100_000, 1));
     expect(waits.every((w) => w === 0)).toBe(true);
+  });
+
+  it('reserves nothing while the campaign is paused or cancelled, so a resume starts on time', async () => {
+    await setCampaignRunState(redis, prefix, 'held', 'paused');
+    for (let i = 0; i < 10; i++) expect(await throttle.reserve('held', 1, 1)).toBe(0);
+    expect(await redis.exists(`${prefix}:campaign-throttle:held`)).toBe(0);
+
+    await setCampaignRunState(redis, prefix, 'held', 'running');
+    expect(await throttle.reserve('held', 1, 1)).toBe(0);
+    expect(await throttle.reserve('held', 1, 1)).toBeGreaterThan(0); // the pace holds again
+
+    await setCampaignRunState(redis, prefix, 'gone', 'cancelled');
+    expect(await throttle.reserve('gone', 1, 1)).toBe(0);
+    expect(await throttle.reserve('gone', 1, 1)).toBe(0);
   });
 
   it('forgets a campaign a minute after its last slot', async () => {

@@ -1,4 +1,4 @@
-import type { Redis } from '@herald/core';
+import { campaignStateKey, type Redis } from '@herald/core';
 
 /**
  * A campaign's `throttle.perSecond`, held where the sends happen and across
@@ -10,9 +10,12 @@ import type { Redis } from '@herald/core';
  * (TAT). A reservation takes the slot at max(TAT, now) and moves TAT on by
  * what the job costs (sends / perSecond). Every call reserves, also when it
  * has to wait: jobs that come due in a crowd get consecutive slots and each
- * waits once, rather than all retrying for the same slot.
+ * waits once, rather than all retrying for the same slot. A paused or
+ * cancelled campaign reserves nothing: its jobs are held back or settled
+ * without sending, and slots taken for them would slow it after a resume.
  */
 const RESERVE_SLOT = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local cost = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -37,13 +40,19 @@ export interface CampaignThrottle {
   /**
    * Reserves the slot for `sends` deliveries of a campaign capped at
    * `perSecond`: 0 when they may go now, else the ms until their slot (which
-   * is theirs: send then without reserving again).
+   * is theirs: send then without reserving again). 0, reserving nothing,
+   * while the campaign is paused or cancelled.
    */
   reserve(campaignId: string, perSecond: number, sends: number): Promise<number>;
 }
 
 type ThrottleRedis = Redis & {
-  heraldReserveCampaignSlot(key: string, costMs: number, toleranceMs: number): Promise<number>;
+  heraldReserveCampaignSlot(
+    key: string,
+    stateKey: string,
+    costMs: number,
+    toleranceMs: number,
+  ): Promise<number>;
 };
 
 export function createCampaignThrottle(
@@ -52,13 +61,14 @@ export function createCampaignThrottle(
 ): CampaignThrottle {
   const r = redis as ThrottleRedis;
   if (typeof r.heraldReserveCampaignSlot !== 'function') {
-    redis.defineCommand('heraldReserveCampaignSlot', { numberOfKeys: 1, lua: RESERVE_SLOT });
+    redis.defineCommand('heraldReserveCampaignSlot', { numberOfKeys: 2, lua: RESERVE_SLOT });
   }
   return {
     reserve(campaignId, perSecond, sends) {
       const costMs = (sends * 1000) / perSecond;
       return r.heraldReserveCampaignSlot(
         `${options.keyPrefix}:campaign-throttle:${campaignId}`,
+        campaignStateKey(options.keyPrefix, campaignId),
         costMs,
         Math.min(THROTTLE_TOLERANCE_MS, costMs),
       );

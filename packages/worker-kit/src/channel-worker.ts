@@ -22,7 +22,7 @@ import type { TemplateRenderer } from '@herald/templates';
 import type { Registry } from 'prom-client';
 import { createAddressBook } from './address-book';
 import { createAddressPacer } from './address-pacer';
-import { createCampaignThrottle } from './campaign-throttle';
+import { createCampaignThrottle, type CampaignThrottle } from './campaign-throttle';
 import { CIRCUIT_STATE_VALUE, createChannelCircuit, type CircuitState } from './circuit';
 import { createDeadLetters } from './dead-letters';
 import { startFailedJobSweep } from './failed-job-sweep';
@@ -51,6 +51,8 @@ export interface ChannelWorkerDeps<C extends Channel> {
   templates?: TemplateRenderer;
   /** Called with the breaker's state at start, on every change and periodically (for GET /v1/queues). */
   onCircuitState?: (state: CircuitState) => void;
+  /** Where throttled campaigns take their slots; defaults to Redis on `connection` (tests observe it). */
+  campaignThrottle?: CampaignThrottle;
   /** Tuning for tests: how fast a crashed worker's jobs are recovered. */
   stalledIntervalMs?: number;
   lockDurationMs?: number;
@@ -159,7 +161,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
     log,
     laneQueues: channelQueues,
     templates: deps.templates,
-    throttle: createCampaignThrottle(connection, { keyPrefix: prefix }),
+    throttle: deps.campaignThrottle ?? createCampaignThrottle(connection, { keyPrefix: prefix }),
     findHeld: (members) => findHeldDeliveries(connection, prefix, members),
   });
 

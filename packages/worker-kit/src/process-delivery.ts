@@ -169,9 +169,11 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
       case 'retry':
         throw outcome.error; // BullMQ retries after our backoff (which honours retryAfterMs)
       case 'pause':
+        await keepThrottleSlot(job, payload);
         await pause(job.queueName, outcome.scope, outcome.ms);
         throw Worker.RateLimitError(); // back to wait, no attempt spent
       case 'defer':
+        await keepThrottleSlot(job, payload);
         await job.moveToDelayed(Date.now() + outcome.ms, token);
         throw new DelayedError();
     }
@@ -236,7 +238,11 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
         });
       } else if (outcome.kind === 'defer') {
         const opts = deliveryJobOptions(lane, retry, member.deliveryId, member.priorAttempts ?? 0);
-        singles.push({ name: 'deliver', data: member, opts: { ...opts, delay: outcome.ms } });
+        singles.push({
+          name: 'deliver',
+          data: withThrottleSlot(member, [member]),
+          opts: { ...opts, delay: outcome.ms },
+        });
       }
     });
     if (paused.length > 0) {
@@ -248,7 +254,7 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
           planned.deliveryIds.length === 1 ? planned.jobId : `${planned.jobId}.${Date.now()}`;
         singles.push({
           name: 'deliver',
-          data: planned.data,
+          data: withThrottleSlot(planned.data, paused),
           opts: deliveryJobOptions(lane, retry, jobId),
         });
       }
@@ -282,6 +288,14 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
     await job.updateData({ ...data, throttleSlotFor: job.attemptsMade });
     await job.moveToDelayed(Date.now() + waitMs, token);
     throw new DelayedError();
+  }
+
+  /** A throttled single job that did not send keeps its slot for when it comes back. */
+  async function keepThrottleSlot(job: Job, payload: DeliveryJobFor<C>): Promise<void> {
+    if (!deps.throttle || payload.throttlePerSecond === undefined) return;
+    const data = job.data as { throttleSlotFor?: unknown };
+    if (data.throttleSlotFor === job.attemptsMade) return;
+    await job.updateData({ ...data, throttleSlotFor: job.attemptsMade });
   }
 
   /** A payload that does not parse can never succeed: dead-letter it at once, recording why. */
@@ -356,4 +370,14 @@ function throttledSends(data: unknown): Map<string, { perSecond: number; sends: 
     else wanted.set(m.campaignId, { perSecond, sends: 1 });
   }
   return wanted;
+}
+
+/**
+ * A job re-enqueued for members that were not sent (a pause, a busy address)
+ * holds the throttle slot they already had: marked as held for its first try.
+ */
+function withThrottleSlot(data: unknown, members: readonly { throttlePerSecond?: number }[]) {
+  return members.some((m) => m.throttlePerSecond !== undefined)
+    ? { ...(data as object), throttleSlotFor: 0 }
+    : data;
 }
