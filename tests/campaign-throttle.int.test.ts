@@ -20,6 +20,13 @@ const marketer = testToken('campaigns:write campaigns:read', 'throttle-test');
 const SECRET = 'campaign-throttle-webhook-secret';
 const RECIPIENTS = 20;
 const PER_SECOND = 10;
+/**
+ * Workers send at most 10 in any second (one slot per 100 ms, a send going at
+ * most THROTTLE_TOLERANCE_MS early, so 11 at a window's edges); the receiver
+ * sees them with the jitter of each HTTP exchange on a busy machine on top.
+ * Without the throttle, sends that come due together arrive 14 to 20 at once.
+ */
+const MOST_IN_A_SECOND = PER_SECOND + 2;
 /** 20 sends at 10/s: the last is due 1.9 s after the first. */
 const PACED_SPAN_MS = ((RECIPIENTS - 1) / PER_SECOND) * 1000;
 jest.setTimeout(60_000);
@@ -81,7 +88,7 @@ describe('campaign throttle.perSecond', () => {
     expect(times).toHaveLength(RECIPIENTS);
     // Due 0, 100, …, 1900 ms after the first: allow for a late first send.
     expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(PACED_SPAN_MS - 200);
-    expect(busiestSecond(times)).toBeLessThanOrEqual(PER_SECOND + 1);
+    expect(busiestSecond(times)).toBeLessThanOrEqual(MOST_IN_A_SECOND);
 
     const done = await waitFor(
       async () => {
@@ -138,7 +145,7 @@ describe('campaign throttle when the jobs come due together (no worker was runni
     const times = arrivalTimes(await receiver.waitFor('late', RECIPIENTS, 30_000));
     expect(times).toHaveLength(RECIPIENTS);
     expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(PACED_SPAN_MS - 200);
-    expect(busiestSecond(times)).toBeLessThanOrEqual(PER_SECOND + 1);
+    expect(busiestSecond(times)).toBeLessThanOrEqual(MOST_IN_A_SECOND);
 
     // Waiting for the slot is not an attempt: one each, all sent.
     const rows = await waitFor(
@@ -263,6 +270,6 @@ describe('campaign throttle when the fan-out cannot enqueue', () => {
     // Those whose time passed during the lease come due together; the workers still pace them.
     const times = arrivalTimes(received);
     expect(times.at(-1)! - expandedAt).toBeGreaterThanOrEqual(PACED_SPAN_MS - 100);
-    expect(busiestSecond(times)).toBeLessThanOrEqual(PER_SECOND + 1);
+    expect(busiestSecond(times)).toBeLessThanOrEqual(MOST_IN_A_SECOND);
   });
 });
