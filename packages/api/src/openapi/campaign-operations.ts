@@ -24,7 +24,7 @@ export const campaignViewSchema = z.object({
   category: z.string().describe('The preference category recipients can unsubscribe from'),
   templateKey: z.string().optional(),
   sendAt: z.iso.datetime().optional(),
-  throttle: z.object({ perSecond: z.int().min(1) }).optional(),
+  throttle: z.object({ perSecond: z.int().min(1).max(100_000) }).optional(),
   counts: z.object({
     total: z.int().min(0),
     queued: z.int().min(0),
@@ -97,8 +97,10 @@ export const campaignOperations: OperationSpec[] = [
     description:
       `The audience is up to ${MAX_INLINE_AUDIENCE.toLocaleString('en')} inline recipient ids, ` +
       'a tag, or every stored recipient. The call returns at once; the audience is expanded in ' +
-      'the background, in batches. Bodies up to 4 MiB. Every campaign email carries ' +
-      'List-Unsubscribe (RFC 8058).',
+      'the background, in batches. `throttle.perSecond` caps its sends per second, held by ' +
+      'every worker together: jobs that come due at once (after an outage or a backlog) wait ' +
+      'for their slot without spending an attempt. Bodies up to 4 MiB. Every campaign email ' +
+      'carries List-Unsubscribe (RFC 8058).',
     auth: { bearer: ['campaigns:write'] },
     body: {
       component: 'CampaignRequest',
