@@ -455,4 +455,46 @@ describe('herald_deliveries_total{outcome="skipped"} counts skipped deliveries w
     );
     expect(skipped(await h.workerRegistry.metrics(), 'email', 'transactional')).toBe(1);
   });
+
+  it('does not count a fallback channel cancelled while the first one was sending', async () => {
+    const before = skipped(await h.workerRegistry.metrics(), 'email', 'transactional');
+    receiver.behave('fallback-slow', { kind: 'slow', ms: 1500 });
+    const res = await request(h.app)
+      .post('/v1/notifications')
+      .set(bearer(sender))
+      .send({
+        to: { webhookUrl: receiver.url('fallback-slow'), email: 'cancelled@example.test' },
+        channels: ['webhook', 'email'],
+        strategy: 'fallback',
+        content: { webhook: { payload: {} }, email: { subject: 's', text: 't' } },
+      })
+      .expect(202);
+    // The webhook is mid-send (shown as sending after half a second): only the
+    // pending email fallback can still be cancelled.
+    await waitFor(
+      async () =>
+        (await request(h.app).get(`/v1/notifications/${res.body.id}`).set(bearer(sender))).body
+          .deliveries[0].status === 'sending',
+      { what: 'the webhook to show as sending' },
+    );
+    const cancel = await request(h.app)
+      .post(`/v1/notifications/${res.body.id}/cancel`)
+      .set(bearer(sender))
+      .expect(200);
+    expect(cancel.body.cancelled).toEqual([res.body.deliveries[1].id]);
+
+    const view = await waitFor(
+      async () => {
+        const v = (await request(h.app).get(`/v1/notifications/${res.body.id}`).set(bearer(sender)))
+          .body;
+        return v.deliveries[0].status === 'sent' ? v : undefined;
+      },
+      { what: 'the webhook to be sent' },
+    );
+    expect(view.deliveries[1].status).toBe('cancelled');
+    // The job completes once the worker has settled the rest of the chain.
+    const lane = h.queues.get('webhook.transactional')!;
+    await waitFor(async () => (await lane.getActiveCount()) === 0, { what: 'the job to complete' });
+    expect(skipped(await h.workerRegistry.metrics(), 'email', 'transactional')).toBe(before);
+  });
 });

@@ -113,6 +113,33 @@ describe('DeliveryLedger', () => {
     await ledger.close();
   });
 
+  it('tells whether a status change applied: not when the delivery is in none of its from statuses', async () => {
+    const [queued, cancelled] = await createDeliveries(2);
+    await t.db.pool.query(`UPDATE deliveries SET status = 'cancelled' WHERE id = $1`, [cancelled]);
+    const ledger = new DeliveryLedger(t.db.pool, { flushIntervalMs: 10 });
+    try {
+      // One flush: each caller learns its own outcome.
+      const applied = await Promise.all([
+        ledger.setStatus({ deliveryId: queued!, status: 'skipped', from: ['queued'] }),
+        ledger.setStatus({ deliveryId: cancelled!, status: 'skipped', from: ['queued'] }),
+        ledger.setStatus({ deliveryId: uuid(), status: 'skipped' }),
+      ]);
+      expect(applied).toEqual([true, false, false]);
+      // Terminal statuses stick: without from, a change to a cancelled delivery does not apply either.
+      expect(await ledger.setStatus({ deliveryId: cancelled!, status: 'queued' })).toBe(false);
+      const { rows } = await t.db.pool.query<{ id: string; status: string }>(
+        'SELECT id, status FROM deliveries WHERE id = ANY($1::uuid[])',
+        [[queued, cancelled]],
+      );
+      expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({
+        [queued!]: 'skipped',
+        [cancelled!]: 'cancelled',
+      });
+    } finally {
+      await ledger.close();
+    }
+  });
+
   it('applies the later of two updates to one delivery in the same flush', async () => {
     const [id] = await createDeliveries(1);
     const ledger = new DeliveryLedger(t.db.pool, { flushIntervalMs: 50 });

@@ -49,7 +49,8 @@ export interface DeliveryLedgerOptions {
  * is retried until Postgres answers (backpressure, never a lost status).
  */
 export class DeliveryLedger {
-  private readonly batcher: Batcher<LedgerEntry>;
+  /** Per entry: whether its delivery's row changed (what setStatus() tells its caller). */
+  private readonly batcher: Batcher<LedgerEntry, boolean>;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -69,14 +70,18 @@ export class DeliveryLedger {
     this.batcher.add({ sending: deliveryId }).catch(() => {});
   }
 
-  /** Changes a delivery's status without an attempt; resolves once written. */
-  setStatus(change: StatusChange): Promise<void> {
+  /**
+   * Changes a delivery's status without an attempt; resolves once written,
+   * with false when it did not apply (the delivery was not in a `from` status,
+   * or no longer exists).
+   */
+  setStatus(change: StatusChange): Promise<boolean> {
     return this.batcher.add({ change });
   }
 
   /** Records an attempt and the status it leaves the delivery in; resolves once written. */
-  record(attempt: AttemptRecord): Promise<void> {
-    return this.batcher.add({ attempt });
+  async record(attempt: AttemptRecord): Promise<void> {
+    await this.batcher.add({ attempt });
   }
 
   flush(): Promise<void> {
@@ -87,7 +92,7 @@ export class DeliveryLedger {
     return this.batcher.close();
   }
 
-  private async write(entries: LedgerEntry[]): Promise<void> {
+  private async write(entries: LedgerEntry[]): Promise<boolean[]> {
     // Column arrays for unnest(): no key names to write and parse per row.
     const a = {
       deliveryId: [] as string[],
@@ -155,7 +160,7 @@ export class DeliveryLedger {
       u.sentAt.push(update.sentAt ?? null);
       u.from.push(update.from ?? null);
     }
-    await this.pool.query({
+    const { rows } = await this.pool.query<{ id: string }>({
       text: `
 WITH a AS (
   INSERT INTO attempts (delivery_id, attempt, at, outcome, error_code, error, provider_message_id, duration_ms)
@@ -199,11 +204,15 @@ WITH a AS (
   FROM u
   WHERE u.campaign_id IS NOT NULL AND u.status <> u.old_status
   GROUP BY u.campaign_id
+), c AS (
+  UPDATE campaigns c SET
+    sent = c.sent + delta.sent, failed = c.failed + delta.failed,
+    cancelled = c.cancelled + delta.cancelled, skipped = c.skipped + delta.skipped
+  FROM delta WHERE c.id = delta.campaign_id
 )
-UPDATE campaigns c SET
-  sent = c.sent + delta.sent, failed = c.failed + delta.failed,
-  cancelled = c.cancelled + delta.cancelled, skipped = c.skipped + delta.skipped
-FROM delta WHERE c.id = delta.campaign_id`,
+-- The status changes that applied (a change whose from did not match is not here).
+SELECT b.id FROM b WHERE b.old_status IS DISTINCT FROM b.status
+  AND (b.status = 'sent' OR b.old_status NOT IN ('sent', 'failed', 'cancelled', 'skipped'))`,
       values: [
         a.deliveryId,
         a.attempt,
@@ -222,6 +231,10 @@ FROM delta WHERE c.id = delta.campaign_id`,
         u.from,
       ],
     });
+    const changed = new Set(rows.map((r) => r.id));
+    return entries.map((entry) =>
+      'change' in entry ? changed.has(entry.change.deliveryId) : true,
+    );
   }
 }
 

@@ -50,7 +50,7 @@ export function createFallbackChain(deps: {
 
     async skipRest(job: DeliveryJob): Promise<void> {
       const rest = job.fallback ?? [];
-      await Promise.all(
+      const skipped = await Promise.all(
         rest.map((f) =>
           deps.ledger.setStatus({
             deliveryId: f.deliveryId,
@@ -60,10 +60,12 @@ export function createFallbackChain(deps: {
           }),
         ),
       );
+      // Counted only where it applied: one cancelled meanwhile stays cancelled.
       // The chain shares the notification's lane.
-      for (const f of rest) {
-        deps.deliveries.inc({ channel: f.channel, lane: job.lane, outcome: 'skipped' });
-      }
+      rest.forEach((f, i) => {
+        if (skipped[i])
+          deps.deliveries.inc({ channel: f.channel, lane: job.lane, outcome: 'skipped' });
+      });
     },
   };
 }
