@@ -210,8 +210,9 @@ WITH a AS (
     cancelled = c.cancelled + delta.cancelled, skipped = c.skipped + delta.skipped
   FROM delta WHERE c.id = delta.campaign_id
 )
--- The status changes that applied (a change whose from did not match is not here).
-SELECT b.id FROM b WHERE b.old_status IS DISTINCT FROM b.status
+-- The status changes that applied (a change whose from did not match is not here),
+-- read only when a setStatus() caller is waiting for them: not on the send path.
+SELECT b.id FROM b WHERE $16::boolean AND b.old_status IS DISTINCT FROM b.status
   AND (b.status = 'sent' OR b.old_status NOT IN ('sent', 'failed', 'cancelled', 'skipped'))`,
       values: [
         a.deliveryId,
@@ -229,6 +230,7 @@ SELECT b.id FROM b WHERE b.old_status IS DISTINCT FROM b.status
         u.providerMessageId,
         u.sentAt,
         u.from,
+        entries.some((entry) => 'change' in entry),
       ],
     });
     const changed = new Set(rows.map((r) => r.id));
