@@ -10,7 +10,6 @@ const CANCELLED_TTL_SECONDS = 14 * 24 * 3600;
 const deliveryKey = (prefix: string, id: string) => `${prefix}:cancelled:${id}`;
 /** Set while a campaign is paused or cancelled (its value says which); absent while it runs. */
 export const campaignStateKey = (prefix: string, id: string) => `${prefix}:campaign-state:${id}`;
-const campaignKey = campaignStateKey;
 
 export type CampaignRunState = 'paused' | 'cancelled';
 
@@ -32,8 +31,8 @@ export async function setCampaignRunState(
   campaignId: string,
   state: CampaignRunState | 'running',
 ): Promise<void> {
-  if (state === 'running') await redis.del(campaignKey(prefix, campaignId));
-  else await redis.set(campaignKey(prefix, campaignId), state, 'EX', CANCELLED_TTL_SECONDS);
+  if (state === 'running') await redis.del(campaignStateKey(prefix, campaignId));
+  else await redis.set(campaignStateKey(prefix, campaignId), state, 'EX', CANCELLED_TTL_SECONDS);
 }
 
 export interface HeldDeliveries {
@@ -54,7 +53,7 @@ export async function findHeldDeliveries(
   const campaigns = [...new Set(members.flatMap((m) => (m.campaignId ? [m.campaignId] : [])))];
   const values = await redis.mget([
     ...members.map((m) => deliveryKey(prefix, m.deliveryId)),
-    ...campaigns.map((c) => campaignKey(prefix, c)),
+    ...campaigns.map((c) => campaignStateKey(prefix, c)),
   ]);
   const campaignState = new Map(campaigns.map((c, i) => [c, values[members.length + i]] as const));
   members.forEach((m, i) => {

@@ -212,8 +212,7 @@ WITH a AS (
 )
 -- The status changes that applied (a change whose from did not match is not here),
 -- read only when a setStatus() caller is waiting for them: not on the send path.
-SELECT b.id FROM b WHERE $16::boolean AND b.old_status IS DISTINCT FROM b.status
-  AND (b.status = 'sent' OR b.old_status NOT IN ('sent', 'failed', 'cancelled', 'skipped'))`,
+SELECT u.id FROM u WHERE $16::boolean AND u.status <> u.old_status`,
       values: [
         a.deliveryId,
         a.attempt,

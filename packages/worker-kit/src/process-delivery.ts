@@ -21,6 +21,7 @@ import { findSettledDeliveries, type DeliveryLedger } from '@herald/db';
 import { isTemplateError, type TemplateRenderer } from '@herald/templates';
 import type pg from 'pg';
 import type { CampaignThrottle } from './campaign-throttle';
+import { awaitThrottleSlot, keepThrottleSlot, withThrottleSlot } from './throttle-slot';
 import type { DeadLetters } from './dead-letters';
 import type { DeliverOne, DeliveryOutcome, PauseScope } from './deliver-one';
 
@@ -169,11 +170,11 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
       case 'retry':
         throw outcome.error; // BullMQ retries after our backoff (which honours retryAfterMs)
       case 'pause':
-        await keepThrottleSlot(job, payload);
+        if (deps.throttle) await keepThrottleSlot(job, payload);
         await pause(job.queueName, outcome.scope, outcome.ms);
         throw Worker.RateLimitError(); // back to wait, no attempt spent
       case 'defer':
-        await keepThrottleSlot(job, payload);
+        if (deps.throttle) await keepThrottleSlot(job, payload);
         await job.moveToDelayed(Date.now() + outcome.ms, token);
         throw new DelayedError();
     }
@@ -264,40 +265,6 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
     if (pauseMs.lane > pauseMs.channel) await pause(queueName, 'lane', pauseMs.lane);
   }
 
-  /**
-   * A job of a throttled campaign takes its slot first: when the slot is
-   * later, the job waits in the delayed set for it (no attempt spent) and
-   * remembers that it holds one, so it is not reserved twice. Read off the raw
-   * payload, before anything is parsed, settled or re-enqueued, so a job that
-   * waits has done nothing yet.
-   */
-  async function awaitThrottleSlot(job: Job, token: string | undefined): Promise<void> {
-    const throttle = deps.throttle;
-    if (!throttle) return;
-    const data = job.data as { throttleSlotFor?: unknown };
-    if (data.throttleSlotFor === job.attemptsMade) return; // its slot has come
-    const wanted = throttledSends(job.data);
-    if (wanted.size === 0) return;
-    const waits = await Promise.all(
-      [...wanted].map(([campaignId, { perSecond, sends }]) =>
-        throttle.reserve(campaignId, perSecond, sends),
-      ),
-    );
-    const waitMs = Math.max(...waits);
-    if (waitMs <= 0) return;
-    await job.updateData({ ...data, throttleSlotFor: job.attemptsMade });
-    await job.moveToDelayed(Date.now() + waitMs, token);
-    throw new DelayedError();
-  }
-
-  /** A throttled single job that did not send keeps its slot for when it comes back. */
-  async function keepThrottleSlot(job: Job, payload: DeliveryJobFor<C>): Promise<void> {
-    if (!deps.throttle || payload.throttlePerSecond === undefined) return;
-    const data = job.data as { throttleSlotFor?: unknown };
-    if (data.throttleSlotFor === job.attemptsMade) return;
-    await job.updateData({ ...data, throttleSlotFor: job.attemptsMade });
-  }
-
   /** A payload that does not parse can never succeed: dead-letter it at once, recording why. */
   async function buryUnparseable(job: Job, raw: unknown, problem: string): Promise<void> {
     const reason = `invalid_payload: ${problem}`.slice(0, 1000);
@@ -332,7 +299,7 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
   }
 
   return async function processJob(job: Job, token?: string): Promise<void> {
-    await awaitThrottleSlot(job, token);
+    if (deps.throttle) await awaitThrottleSlot(deps.throttle, job, token);
     if (isDeliveryBatch(job.data)) {
       const batch = deliveryBatchSchema.safeParse(job.data);
       if (!batch.success || batch.data.channel !== channel) {
@@ -354,30 +321,4 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
       return;
     return processSingle(job, token, result.job);
   };
-}
-
-/** The sends of throttled campaigns in a raw job (one delivery or a batch), per campaign. */
-function throttledSends(data: unknown): Map<string, { perSecond: number; sends: number }> {
-  const members = isDeliveryBatch(data) ? (data as { deliveries?: unknown }).deliveries : [data];
-  const wanted = new Map<string, { perSecond: number; sends: number }>();
-  if (!Array.isArray(members)) return wanted;
-  for (const m of members as { campaignId?: unknown; throttlePerSecond?: unknown }[]) {
-    const perSecond = m?.throttlePerSecond;
-    if (typeof m?.campaignId !== 'string' || typeof perSecond !== 'number') continue;
-    if (!Number.isInteger(perSecond) || perSecond < 1) continue;
-    const entry = wanted.get(m.campaignId);
-    if (entry) entry.sends += 1;
-    else wanted.set(m.campaignId, { perSecond, sends: 1 });
-  }
-  return wanted;
-}
-
-/**
- * A job re-enqueued for members that were not sent (a pause, a busy address)
- * holds the throttle slot they already had: marked as held for its first try.
- */
-function withThrottleSlot(data: unknown, members: readonly { throttlePerSecond?: number }[]) {
-  return members.some((m) => m.throttlePerSecond !== undefined)
-    ? { ...(data as object), throttleSlotFor: 0 }
-    : data;
 }

@@ -1,0 +1,81 @@
+import { DelayedError, type Job } from 'bullmq';
+import { isDeliveryBatch } from '@herald/core';
+import type { CampaignThrottle } from './campaign-throttle';
+
+/**
+ * How a job of a throttled campaign takes, waits for and keeps its slot. The
+ * job remembers in its data that it holds one (`throttleSlotFor`: the attempt
+ * it holds it for), so it is not reserved twice: when it comes back from the
+ * delayed set at its slot, or after a pause or a busy address stopped it
+ * before it sent. A retry is a new send, and takes a new slot.
+ */
+type SlotData = { throttleSlotFor?: unknown };
+
+const holdsSlot = (job: Job) => (job.data as SlotData).throttleSlotFor === job.attemptsMade;
+
+async function markSlotHeld(job: Job): Promise<void> {
+  await job.updateData({ ...(job.data as object), throttleSlotFor: job.attemptsMade });
+}
+
+/**
+ * Takes the job's slot; when the slot is later, the job waits in the delayed
+ * set for it (no attempt spent) and this throws BullMQ's DelayedError. Read
+ * off the raw payload, before anything is parsed, settled or re-enqueued, so
+ * a job that waits has done nothing yet.
+ */
+export async function awaitThrottleSlot(
+  throttle: CampaignThrottle,
+  job: Job,
+  token: string | undefined,
+): Promise<void> {
+  if (holdsSlot(job)) return; // its slot has come
+  const wanted = throttledSends(job.data);
+  if (wanted.size === 0) return;
+  const waits = await Promise.all(
+    [...wanted].map(([campaignId, { perSecond, sends }]) =>
+      throttle.reserve(campaignId, perSecond, sends),
+    ),
+  );
+  const waitMs = Math.max(...waits);
+  if (waitMs <= 0) return;
+  await markSlotHeld(job);
+  await job.moveToDelayed(Date.now() + waitMs, token);
+  throw new DelayedError();
+}
+
+/** A throttled job that goes back to wait unsent (paused, deferred) keeps its slot. */
+export async function keepThrottleSlot(
+  job: Job,
+  payload: { throttlePerSecond?: number },
+): Promise<void> {
+  if (payload.throttlePerSecond !== undefined && !holdsSlot(job)) await markSlotHeld(job);
+}
+
+/**
+ * The data of a new job for members that were not sent (a pause, a busy
+ * address): it holds the slot they already had, for its first try.
+ */
+export function withThrottleSlot(
+  data: unknown,
+  members: readonly { throttlePerSecond?: number }[],
+): unknown {
+  return members.some((m) => m.throttlePerSecond !== undefined)
+    ? { ...(data as object), throttleSlotFor: 0 }
+    : data;
+}
+
+/** The sends of throttled campaigns in a raw job (one delivery or a batch), per campaign. */
+function throttledSends(data: unknown): Map<string, { perSecond: number; sends: number }> {
+  const members = isDeliveryBatch(data) ? (data as { deliveries?: unknown }).deliveries : [data];
+  const wanted = new Map<string, { perSecond: number; sends: number }>();
+  if (!Array.isArray(members)) return wanted;
+  for (const m of members as { campaignId?: unknown; throttlePerSecond?: unknown }[]) {
+    const perSecond = m?.throttlePerSecond;
+    if (typeof m?.campaignId !== 'string' || typeof perSecond !== 'number') continue;
+    if (!Number.isInteger(perSecond) || perSecond < 1) continue;
+    const entry = wanted.get(m.campaignId);
+    if (entry) entry.sends += 1;
+    else wanted.set(m.campaignId, { perSecond, sends: 1 });
+  }
+  return wanted;
+}
