@@ -1,20 +1,13 @@
-import { Writable } from 'node:stream';
 import express from 'express';
-import pino from 'pino';
+import { captureLog } from '@herald/testkit';
 import request from 'supertest';
 import { requestLog, requestLogOf } from './request-log';
 
 /** An app whose log lines land in `lines`, with routes answering each kind of status. */
 function appLoggingTo(level: string) {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { log, lines } = captureLog(level);
   const app = express();
-  app.use(requestLog(pino({ level }, sink)));
+  app.use(requestLog(log));
   app.get('/ok', (_req, res) => res.json({ ok: true }));
   app.get('/healthz', (_req, res) => res.json({ ok: true }));
   app.get('/missing', (_req, res) => res.status(404).json({}));

@@ -1,5 +1,4 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
+import { captureLog } from '@herald/testkit';
 import { Registry } from 'prom-client';
 import { startOpsServer, type OpsServer } from './ops-server';
 
@@ -8,13 +7,7 @@ describe('startOpsServer /readyz', () => {
   afterEach(() => ops?.close());
 
   it('answers with each check and logs readiness when it changes, not on every probe', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    });
+    const { log, lines } = captureLog();
     let postgresUp = false;
     ops = await startOpsServer({
       port: 0,
@@ -26,7 +19,7 @@ describe('startOpsServer /readyz', () => {
           if (!postgresUp) throw new Error('connection refused');
         },
       },
-      log: pino({ level: 'info' }, sink),
+      log,
     });
     const probe = async (status: number) => {
       const res = await fetch(`http://127.0.0.1:${ops.port}/readyz`);

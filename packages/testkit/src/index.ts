@@ -10,3 +10,4 @@ export * from './fake-telegram-api';
 export * from './push-service';
 export * from './webhook-receiver';
 export * from './service-process';
+export * from './capture-log';

@@ -1,19 +1,12 @@
-import { Writable } from 'node:stream';
 import express from 'express';
-import pino from 'pino';
+import { captureLog } from '@herald/testkit';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { healthRoutes } from './health';
 
 describe('healthRoutes', () => {
   it('logs readiness when it changes, with the failing checks, not on every probe', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    });
+    const { log, lines } = captureLog();
     let redisUp = false;
     const app = express();
     app.use(
@@ -25,7 +18,7 @@ describe('healthRoutes', () => {
             if (!redisUp) throw new Error('connection refused');
           },
         },
-        log: pino({ level: 'info' }, sink),
+        log,
       }),
     );
     const probe = (status: number) => request(app).get('/readyz').expect(status);
