@@ -3,9 +3,10 @@ import type { Lane, Redis } from '@herald/core';
 /**
  * A token bucket in Redis shared by every replica and both lanes of a
  * channel: the provider's rate (Telegram: 30/s) holds fleet-wide.
- * Transactional first: while transactional traffic is flowing (it took a
- * token in the last second), the campaign lane may only use tokens above a
- * reserve, so a campaign can never crowd out a password reset.
+ * Transactional first: while transactional traffic is flowing (it asked for
+ * a token in the last second, whether or not it got one), the campaign lane
+ * may only use tokens above a reserve, so a campaign can never crowd out a
+ * password reset.
  */
 const TAKE_TOKEN = `
 local rate = tonumber(ARGV[1])
@@ -19,10 +20,12 @@ local ts = tonumber(state[2]) or now
 tokens = math.min(rate, tokens + math.max(0, now - ts) * rate / 1000)
 local floor = 0
 if lane ~= 'transactional' and redis.call('EXISTS', KEYS[2]) == 1 then floor = reserve end
+-- A transactional send that has to wait counts as demand too: otherwise the
+-- campaign lane could take each refilled token first and starve it.
+if lane == 'transactional' then redis.call('SET', KEYS[2], '1', 'PX', 1000) end
 local wait = 0
 if tokens >= floor + 1 then
   tokens = tokens - 1
-  if lane == 'transactional' then redis.call('SET', KEYS[2], '1', 'PX', 1000) end
 else
   wait = math.ceil((floor + 1 - tokens) * 1000 / rate)
 end
