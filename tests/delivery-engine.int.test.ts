@@ -125,6 +125,12 @@ describe('delivery engine (webhook channel)', () => {
     });
     await Promise.all(Array.from({ length: 10 }, (_, i) => send(`fleet-${i}`)));
     await waitFor(async () => (await circuitState()) === 2, { what: 'the circuit to open' });
+    const lanes = [h.queues.get('webhook.transactional')!, h.queues.get('webhook.campaign')!];
+    // Calls already on the wire when it opened still land: count from once they have.
+    await waitFor(
+      async () => (await Promise.all(lanes.map((q) => q.getActiveCount()))).every((n) => n === 0),
+      { what: 'the calls in flight to finish' },
+    );
     const callsWhenOpened = receiver.total;
 
     // A second replica: its own breaker is closed, and work waits on both lanes.
@@ -133,7 +139,6 @@ describe('delivery engine (webhook channel)', () => {
     for (const w of replica.workers) w.on('active', () => fetchedByReplica++);
     await send('fleet-late');
     await send('fleet-late-campaign', 'campaign');
-    const lanes = [h.queues.get('webhook.transactional')!, h.queues.get('webhook.campaign')!];
     for (const q of lanes)
       expect(await q.getRateLimitTtl(PAUSE_ONLY_LIMITER.max)).toBeGreaterThan(1000);
 
