@@ -110,11 +110,13 @@ describe('scheduled sends and cancellation', () => {
 
   it('cancelled before it is due, whether still in the outbox or already delayed in Redis: never sent', async () => {
     h.startWebhookWorker({ signingSecret: SECRET });
+    // Due 4 s out (inside the relay's 5 s horizon): time enough for the steps
+    // before the cancel, even on a loaded machine.
     const base = Date.now();
-    const early = await send('cancelled-in-outbox', base + 1500);
-    const late = await send('cancelled-in-redis', base + 1500);
+    const early = await send('cancelled-in-outbox', base + 4000);
+    const late = await send('cancelled-in-redis', base + 4000);
     // A control due a second after them: once it arrives, they were due long ago.
-    const control = await send('control', base + 2500);
+    const control = await send('control', base + 5000);
 
     // Before any scheduler runs: the entry is still in the outbox.
     const first = await cancel(early.id).expect(200);
@@ -131,7 +133,7 @@ describe('scheduled sends and cancellation', () => {
     await waitFor(async () => (await webhookQueue().getJob(late.deliveryId))?.isDelayed(), {
       what: 'the scheduled job to be delayed in Redis',
     });
-    expect(Date.now()).toBeLessThan(base + 1500); // still not due
+    expect(Date.now()).toBeLessThan(base + 4000); // still not due
     const second = await cancel(late.id).expect(200);
     expect(second.body).toMatchObject({
       status: 'cancelled',
@@ -141,7 +143,7 @@ describe('scheduled sends and cancellation', () => {
     expect(await webhookQueue().getJob(late.deliveryId)).toBeUndefined();
 
     const [controlArrival] = await receiver.waitFor('control', 1, 10_000);
-    expect(controlArrival!.at).toBeGreaterThanOrEqual(base + 2500 - CLOCK_SLACK_MS);
+    expect(controlArrival!.at).toBeGreaterThanOrEqual(base + 5000 - CLOCK_SLACK_MS);
     expect(receiver.received('cancelled-in-outbox')).toBe(0);
     expect(receiver.received('cancelled-in-redis')).toBe(0);
     for (const { id } of [early, late]) {
