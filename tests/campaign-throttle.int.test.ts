@@ -246,22 +246,26 @@ describe('campaign throttle when the fan-out cannot enqueue', () => {
     const expandedAt = Date.now();
     expect(await fanout.runOnce()).toBe(RECIPIENTS);
 
-    const { rows } = await h.db.pool.query<{
-      delivery_id: string;
-      available_at: Date;
+    // One outbox row for the page, every job in it with its paced time.
+    const { rows: pages } = await h.db.pool.query<{
+      jobs: { at: number; deliveryIds: string[] }[];
       claimed_until: Date;
-    }>('SELECT delivery_id, available_at, claimed_until FROM outbox ORDER BY available_at');
+    }>('SELECT jobs, claimed_until FROM campaign_outbox');
+    expect(pages).toHaveLength(1);
+    const rows = pages[0]!.jobs
+      .flatMap((job) => job.deliveryIds.map((id) => ({ delivery_id: id, at: job.at })))
+      .sort((a, b) => a.at - b.at);
     expect(rows).toHaveLength(RECIPIENTS);
-    const at = rows.map((r) => r.available_at.getTime());
+    const at = rows.map((r) => r.at);
     expect(at.at(-1)! - at[0]!).toBeCloseTo(PACED_SPAN_MS, -1);
     // Left to the fan-out's own enqueue for its lease, then to the relay.
-    expect(rows.every((r) => r.claimed_until.getTime() > expandedAt)).toBe(true);
+    expect(pages[0]!.claimed_until.getTime()).toBeGreaterThan(expandedAt);
     expect(await h.queues.get('webhook.campaign')!.count()).toBe(0);
 
     h.startWebhookWorker({ signingSecret: SECRET, concurrency: 10 });
     h.startScheduler();
     const received = await receiver.waitFor('relayed', RECIPIENTS, 30_000);
-    const dueAt = new Map(rows.map((r) => [r.delivery_id, r.available_at.getTime()]));
+    const dueAt = new Map(rows.map((r) => [r.delivery_id, r.at]));
     for (const arrival of received) {
       const id = (arrival.body as { id: string }).id;
       // Never before its paced time (a little slack for clocks and rounding).
@@ -271,5 +275,10 @@ describe('campaign throttle when the fan-out cannot enqueue', () => {
     const times = arrivalTimes(received);
     expect(times.at(-1)! - expandedAt).toBeGreaterThanOrEqual(PACED_SPAN_MS - 100);
     expect(busiestSecond(times)).toBeLessThanOrEqual(MOST_IN_A_SECOND);
+    await waitFor(
+      async () =>
+        (await h.db.pool.query('SELECT 1 FROM campaign_outbox')).rowCount === 0 || undefined,
+      { what: 'the relayed page to be released' },
+    );
   });
 });

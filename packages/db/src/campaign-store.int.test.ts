@@ -49,7 +49,7 @@ describe('campaign fan-out claims', () => {
         reason: 'no address',
       },
     ],
-    outbox: [],
+    jobs: [],
     cursor: 'r-1',
     pacedUntil: undefined,
     expanded: false,

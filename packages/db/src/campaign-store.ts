@@ -2,7 +2,8 @@ import type { Channel, RecipientProfile } from '@herald/core';
 import type pg from 'pg';
 import type { PrismaClient } from './generated/prisma/client';
 import type { CampaignStatus } from './generated/prisma/enums';
-import type { NewDelivery, OutboxJob } from './notification-store';
+import type { CampaignOutboxJob } from './campaign-outbox';
+import type { NewDelivery } from './notification-store';
 
 export type CampaignAudience = { recipientIds: string[] } | { tag: string } | { all: true };
 
@@ -132,13 +133,15 @@ export async function transitionCampaign(
 
 /**
  * Cancelling: every delivery not yet sent becomes cancelled (counted), and
- * outbox entries not yet enqueued are dropped. Jobs already in Redis are
+ * outbox entries and fan-out pages not yet enqueued are dropped. Jobs already in Redis are
  * stopped by the campaign's cancel marker, checked once per batch.
  */
 export async function cancelCampaignDeliveries(pool: pg.Pool, id: string): Promise<number> {
   const { rows } = await pool.query<{ n: number }>(
     `WITH gone AS (
        DELETE FROM outbox o USING deliveries d WHERE o.delivery_id = d.id AND d.campaign_id = $1
+     ), pages AS (
+       DELETE FROM campaign_outbox WHERE campaign_id = $1
      ), c AS (
        UPDATE deliveries SET status = 'cancelled', reason = 'campaign cancelled', updated_at = now()
        WHERE campaign_id = $1 AND status IN ('queued', 'scheduled', 'pending', 'sending')
@@ -327,13 +330,15 @@ export async function selectAudiencePage(
 
 /**
  * Writes one fan-out batch in the claim's transaction: the deliveries (and
- * skipped ones), their outbox entries, and the campaign's cursor and counts.
- * Throws CampaignNotRunningError (roll back) if the campaign was stopped meanwhile.
+ * skipped ones), the page's jobs as one campaign outbox row, and the
+ * campaign's cursor and counts. Resolves with the outbox row's id (none when
+ * the page has nothing to send). Throws CampaignNotRunningError (roll back) if
+ * the campaign was stopped meanwhile.
  *
- * The outbox entries keep their paced time (`availableAt`) and are claimed
- * for `claimMs`: the fan-out enqueues them itself right after the commit, and
- * the relay takes them only if that did not happen in time (Redis failed, the
- * process died), still paced.
+ * The outbox row is claimed for `claimMs`: the fan-out enqueues the jobs
+ * itself right after the commit, and the relay takes them only if that did
+ * not happen in time (Redis failed, the process died), each job still not
+ * before its paced time.
  */
 export async function insertCampaignBatch(
   client: pg.PoolClient,
@@ -341,15 +346,15 @@ export async function insertCampaignBatch(
     campaignId: string;
     notificationId: string;
     deliveries: (NewDelivery & { recipientId: string })[];
-    outbox: OutboxJob[];
+    jobs: CampaignOutboxJob[];
     cursor: string | undefined;
     pacedUntil: Date | undefined;
     expanded: boolean;
     claimMs: number;
   },
-): Promise<void> {
+): Promise<string | undefined> {
   const skipped = batch.deliveries.filter((d) => d.status === 'skipped').length;
-  const { rowCount } = await client.query({
+  const { rows } = await client.query<{ outbox_id: string | null }>({
     text: `
 WITH d AS (
   INSERT INTO deliveries (id, notification_id, campaign_id, recipient_id, channel, lane, position, status, reason, queued_at)
@@ -358,17 +363,16 @@ WITH d AS (
   FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, recipient_id text, channel channel, position smallint,
     status delivery_status, reason text)
 ), o AS (
-  INSERT INTO outbox (delivery_id, queue, job_id, payload, available_at, claimed_until)
-  SELECT x.delivery_id, x.queue, x.job_id, x.payload, COALESCE(x.available_at, now()),
-    now() + ($10::int * interval '1 millisecond')
-  FROM jsonb_to_recordset($4::jsonb)
-    AS x(delivery_id uuid, queue text, job_id text, payload jsonb, available_at timestamptz)
+  INSERT INTO campaign_outbox (campaign_id, jobs, claimed_until)
+  SELECT $1, $4::jsonb, now() + ($10::int * interval '1 millisecond')
+  WHERE jsonb_array_length($4::jsonb) > 0
+  RETURNING id
 )
 UPDATE campaigns SET cursor = $5, paced_until = $6, total = total + $7, skipped = skipped + $8,
   expanded_at = CASE WHEN $9 THEN now() END
 -- Re-checked under the row lock: a pause or cancel committed meanwhile wins.
 WHERE id = $1 AND status = 'running'
-RETURNING id`,
+RETURNING (SELECT id FROM o) AS outbox_id`,
     values: [
       batch.campaignId,
       batch.notificationId,
@@ -382,15 +386,7 @@ RETURNING id`,
           reason: d.reason ?? null,
         })),
       ),
-      JSON.stringify(
-        batch.outbox.map((o) => ({
-          delivery_id: o.deliveryId,
-          queue: o.queue,
-          job_id: o.jobId,
-          payload: o.payload,
-          available_at: o.availableAt?.toISOString() ?? null,
-        })),
-      ),
+      JSON.stringify(batch.jobs),
       batch.cursor ?? null,
       batch.pacedUntil ?? null,
       batch.deliveries.length,
@@ -399,5 +395,6 @@ RETURNING id`,
       batch.claimMs,
     ],
   });
-  if (rowCount === 0) throw new CampaignNotRunningError(batch.campaignId);
+  if (rows.length === 0) throw new CampaignNotRunningError(batch.campaignId);
+  return rows[0]!.outbox_id ?? undefined;
 }

@@ -10,3 +10,4 @@ export * from './outbox';
 export * from './delivery-history';
 export * from './audit';
 export * from './campaign-store';
+export * from './campaign-outbox';

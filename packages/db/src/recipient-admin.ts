@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Channel } from '@herald/core';
+import { scrubRecipientFromCampaignPages } from './campaign-outbox';
 
 /** Opt-outs: a channel or category set to false is skipped when sending. */
 export interface RecipientPreferences {
@@ -279,16 +280,26 @@ export async function eraseRecipient(
       [id],
     );
 
+    // Counted on their campaigns too, or a campaign waiting on them would never complete.
     const cancelled = await client.query<{ id: string }>(
-      `UPDATE deliveries SET status = 'cancelled', reason = 'recipient erased', updated_at = now()
-       WHERE recipient_id = $1 AND status IN ('pending', 'scheduled', 'queued')
-       RETURNING id`,
+      `WITH c AS (
+         UPDATE deliveries SET status = 'cancelled', reason = 'recipient erased', updated_at = now()
+         WHERE recipient_id = $1 AND status IN ('pending', 'scheduled', 'queued')
+         RETURNING id, campaign_id
+       ), counted AS (
+         UPDATE campaigns SET cancelled = campaigns.cancelled + n.n
+         FROM (SELECT campaign_id, count(*)::int AS n FROM c
+               WHERE campaign_id IS NOT NULL GROUP BY campaign_id) n
+         WHERE campaigns.id = n.campaign_id
+       )
+       SELECT id FROM c`,
       [id],
     );
     await client.query(
       `DELETE FROM outbox o USING deliveries d WHERE o.delivery_id = d.id AND d.recipient_id = $1`,
       [id],
     );
+    await scrubRecipientFromCampaignPages(client, id);
     const pattern = addressPattern([
       recipient.email,
       recipient.telegram_chat_id,

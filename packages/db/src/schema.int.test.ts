@@ -21,6 +21,7 @@ const TABLE_OF_MODEL: Record<string, string> = {
   Campaign: 'campaigns',
   IdempotencyKey: 'idempotency_keys',
   OutboxEntry: 'outbox',
+  CampaignOutboxEntry: 'campaign_outbox',
   AuditEvent: 'audit_events',
 };
 
@@ -240,6 +241,15 @@ describe('schema.prisma agrees with the SQL migrations', () => {
     });
     expect(await p.outboxEntry.findUniqueOrThrow({ where: { id: entry.id } })).toEqual(entry);
 
+    const page = await p.campaignOutboxEntry.create({
+      data: {
+        campaignId: campaign.id,
+        jobs: [{ jobId: 'b-1', queue: 'email.campaign', at: 1, deliveryIds: ['d'], data: {} }],
+        claimedUntil: at,
+      },
+    });
+    expect(await p.campaignOutboxEntry.findUniqueOrThrow({ where: { id: page.id } })).toEqual(page);
+
     const event = await p.auditEvent.create({
       data: {
         actor: 'ops',
@@ -262,5 +272,7 @@ describe('schema.prisma agrees with the SQL migrations', () => {
     expect(await p.delivery.count()).toBe(0);
     expect(await p.attempt.count()).toBe(0);
     expect(await p.outboxEntry.count()).toBe(0);
+    await p.campaign.delete({ where: { id: campaign.id } });
+    expect(await p.campaignOutboxEntry.count()).toBe(0);
   });
 });

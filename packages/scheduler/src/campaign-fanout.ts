@@ -5,24 +5,24 @@ import {
   JOB_PAYLOAD_VERSION,
   laneQueueName,
   MAX_DELIVERIES_PER_JOB,
+  planJobs,
   resolveAddresses,
   signUnsubscribeToken,
   type Logger,
   type PlannedJob,
   type RecipientProfile,
+  type PendingJob,
   type RetryConfig,
   type DeliveriesCounter,
 } from '@herald/core';
 import {
   CampaignNotRunningError,
-  groupOutboxJobs,
   insertCampaignBatch,
+  releaseCampaignPage,
   selectAudiencePage,
   withCampaignToExpand,
   type FanoutCampaign,
   type NewDelivery,
-  type OutboxJob,
-  type UngroupedOutboxJob,
 } from '@herald/db';
 import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
@@ -36,8 +36,8 @@ export interface CampaignFanoutOptions {
    */
   windowJobs?: number;
   /**
-   * How long a batch's outbox entries are left to the fan-out's own enqueue
-   * before the relay may take them (the enqueue failed, or this process died).
+   * How long a page's outbox row is left to the fan-out's own enqueue before
+   * the relay may take it (the enqueue failed, or this process died).
    */
   enqueueLeaseMs?: number;
 }
@@ -87,7 +87,7 @@ export function createCampaignFanout(deps: {
 
   function plan(campaign: FanoutCampaign, page: RecipientProfile[]) {
     const deliveries: (NewDelivery & { recipientId: string })[] = [];
-    const outbox: UngroupedOutboxJob[] = [];
+    const outbox: PendingJob[] = [];
     const acceptedAt = Date.now();
     for (const recipient of page) {
       campaign.channels.forEach((channel, position) => {
@@ -153,25 +153,17 @@ export function createCampaignFanout(deps: {
   }
 
   /**
-   * Spreads jobs over time so the campaign sends at most perSecond, and gives
-   * each job's outbox rows its time: should the enqueue fail, the relay sends
+   * Spreads jobs over time so the campaign sends at most perSecond. The
+   * outbox keeps each job's time: should the enqueue fail, the relay sends
    * them paced too, not all at once.
    */
-  function pace(
-    jobs: PlannedJob[],
-    rows: OutboxJob[],
-    campaign: FanoutCampaign,
-    now: number,
-  ): Date | undefined {
+  function pace(jobs: PlannedJob[], campaign: FanoutCampaign, now: number): Date | undefined {
     if (!campaign.throttlePerSecond) return campaign.pacedUntil;
     let at = Math.max(now, campaign.pacedUntil?.getTime() ?? 0);
-    const timeOf = new Map<string, Date>();
     for (const job of jobs) {
       job.delayMs = at - now;
-      for (const id of job.deliveryIds) timeOf.set(id, new Date(at));
       at += (job.deliveryIds.length / campaign.throttlePerSecond) * 1000;
     }
-    for (const row of rows) row.availableAt = timeOf.get(row.deliveryId);
     return new Date(at);
   }
 
@@ -193,22 +185,26 @@ export function createCampaignFanout(deps: {
           );
           const { deliveries, outbox } = plan(campaign, page);
           const perSecond = campaign.throttlePerSecond;
-          const { rows, due } = groupOutboxJobs(
-            outbox,
-            perSecond ? pacedJobSize(perSecond) : undefined,
-          );
-          const pacedUntil = pace(due, rows, campaign, Date.now());
-          await insertCampaignBatch(client, {
+          const due = planJobs(outbox, perSecond ? pacedJobSize(perSecond) : undefined);
+          const now = Date.now();
+          const pacedUntil = pace(due, campaign, now);
+          const outboxId = await insertCampaignBatch(client, {
             campaignId: campaign.id,
             notificationId: campaign.notificationId,
             deliveries,
-            outbox: rows,
+            jobs: due.map((job) => ({
+              jobId: job.jobId,
+              queue: job.queue,
+              at: now + (job.delayMs ?? 0),
+              deliveryIds: job.deliveryIds,
+              data: job.data,
+            })),
             cursor: page.at(-1)?.id ?? campaign.cursor,
             pacedUntil,
             expanded: page.length < pageSize,
             claimMs: enqueueLeaseMs,
           });
-          return { campaignId: campaign.id, full: false as const, due, deliveries };
+          return { campaignId: campaign.id, full: false as const, due, deliveries, outboxId };
         }).catch((err: unknown) => {
           // Paused or cancelled while this batch was planned: rolled back, try another campaign.
           if (err instanceof CampaignNotRunningError)
@@ -222,20 +218,18 @@ export function createCampaignFanout(deps: {
         }
         // Committed: now to Redis. What fails here stays in the outbox for the relay.
         if (deps.deliveries) countSkippedDeliveries(deps.deliveries, result.deliveries);
-        const { enqueued, failed } = await enqueueJobs(deps.queues, result.due, deps.retry, 10_000);
+        const { failed } = await enqueueJobs(deps.queues, result.due, deps.retry, 10_000);
         for (const f of failed)
           deps.log.warn(
             { err: f.error, queue: f.queue },
             'fan-out enqueue failed; the relay will retry',
           );
-        await deleteOutboxFor(deps.pool, enqueued);
+        // The page's row goes only once every job is in Redis; otherwise the
+        // relay enqueues it again (jobs already there are not added twice).
+        if (failed.length === 0 && result.outboxId)
+          await releaseCampaignPage(deps.pool, result.outboxId);
         return result.deliveries.length;
       }
     },
   };
-}
-
-async function deleteOutboxFor(pool: pg.Pool, deliveryIds: string[]): Promise<void> {
-  if (deliveryIds.length === 0) return;
-  await pool.query('DELETE FROM outbox WHERE delivery_id = ANY($1::uuid[])', [deliveryIds]);
 }

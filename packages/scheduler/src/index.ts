@@ -1,4 +1,5 @@
 export * from './scheduler';
 export * from './outbox-relay';
 export * from './campaign-fanout';
+export * from './campaign-page-relay';
 export * from './maintenance';

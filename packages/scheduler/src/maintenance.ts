@@ -13,12 +13,12 @@ export async function purgeExpiredIdempotencyKeys(pool: pg.Pool, limit = 10_000)
 }
 
 /**
- * The outbox is a queue table: every accepted delivery is inserted and deleted
- * moments later, so a million-recipient campaign leaves a million dead rows
- * that every relay pass would otherwise wade through. Autovacuum may be off,
+ * The outboxes are queue tables: every accepted delivery (every campaign
+ * page) is inserted and deleted moments later, leaving dead rows that every
+ * relay pass would otherwise wade through. Autovacuum may be off,
  * or lag on a busy server; vacuuming this small table often is cheap. SKIP_LOCKED:
  * with several schedulers, one vacuum at a time is enough.
  */
 export async function vacuumOutbox(pool: pg.Pool): Promise<void> {
-  await pool.query('VACUUM (SKIP_LOCKED) outbox');
+  await pool.query('VACUUM (SKIP_LOCKED) outbox, campaign_outbox');
 }

@@ -7,6 +7,7 @@ import {
   type CampaignFanoutOptions,
   type CampaignLinks,
 } from './campaign-fanout';
+import { createCampaignPageRelay } from './campaign-page-relay';
 import { purgeExpiredIdempotencyKeys, vacuumOutbox } from './maintenance';
 import { createOutboxRelay, type OutboxRelayOptions } from './outbox-relay';
 
@@ -46,6 +47,13 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     log: deps.log,
     options: deps.relay,
   });
+  const pageRelay = createCampaignPageRelay({
+    pool: deps.pool,
+    queues: deps.queues,
+    retry: deps.retry,
+    log: deps.log,
+    options: { leaseMs: deps.relay?.leaseMs },
+  });
   const fanout = createCampaignFanout({
     pool: deps.pool,
     queues: deps.queues,
@@ -65,6 +73,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   async function runOnce(): Promise<{ relayed: number; expanded: number }> {
     let relayed = 0;
     for (let n = await relay.runOnce(); n > 0; n = await relay.runOnce()) relayed += n;
+    for (let n = await pageRelay.runOnce(); n > 0; n = await pageRelay.runOnce()) relayed += n;
     for (const id of await startDueCampaigns(deps.pool))
       deps.log.info({ campaignId: id }, 'campaign started');
     let expanded = 0;

@@ -1,0 +1,282 @@
+/**
+ * The campaign fan-out's outbox: one Postgres row per page of recipients,
+ * holding the page's jobs until Redis has confirmed them. When the enqueue
+ * after the commit fails (or the process dies there), the relay enqueues the
+ * page once its claim runs out, without what was settled meanwhile.
+ */
+import request from 'supertest';
+import { closeQueues, createLaneQueues, createProducerConnection } from '@herald/core';
+import { claimCampaignPages, createDatabase, type CampaignView } from '@herald/db';
+import { createCampaignFanout, createCampaignPageRelay } from '@herald/scheduler';
+import {
+  bearer,
+  createHarness,
+  startPrivateRedis,
+  testToken,
+  TEST_UNSUBSCRIBE_SECRET,
+  uniqueQueuePrefix,
+  waitFor,
+  WebhookReceiver,
+  type Harness,
+} from '@herald/testkit';
+
+const marketer = testToken('campaigns:write campaigns:read', 'outbox-test');
+const manager = testToken('recipients:write recipients:read', 'crm');
+const SECRET = 'campaign-outbox-webhook-secret';
+const PAGE = 10;
+jest.setTimeout(60_000);
+
+interface StoredJob {
+  jobId: string;
+  deliveryIds: string[];
+  data: unknown;
+}
+
+describe('campaign outbox: one row per fan-out page', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+  const releases: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+  });
+  afterAll(async () => {
+    for (const release of releases.reverse()) await release();
+    await h.close();
+    await receiver.stop();
+  });
+  beforeEach(async () => {
+    receiver.clear();
+    await h.db.pool.query('TRUNCATE campaigns, recipients CASCADE');
+  });
+  // Each test's scheduler and worker stop with it: a scheduler left running
+  // would expand the next test's campaign through the working Redis.
+  const stops: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  });
+
+  function startSending(): void {
+    const worker = h.startWebhookWorker({ signingSecret: SECRET, concurrency: 5 });
+    const scheduler = h.startScheduler({ fanout: { pageSize: PAGE } });
+    stops.push(
+      () => worker.close(),
+      () => scheduler.close(),
+    );
+  }
+
+  /** The fan-out's claim on its pages runs out now, as when its process died. */
+  const expireClaims = () =>
+    h.db.pool.query("UPDATE campaign_outbox SET claimed_until = now() - interval '1 second'");
+
+  /** A fan-out whose Redis answers reads (the window check) but refuses every write. */
+  async function fanoutThatCannotEnqueue() {
+    const full = await startPrivateRedis();
+    releases.push(() => full.stop());
+    await full.refuseWrites();
+    const connection = createProducerConnection(full.url);
+    connection.on('error', () => {});
+    const queues = createLaneQueues(connection, uniqueQueuePrefix());
+    releases.push(async () => {
+      await closeQueues(queues.values());
+      connection.disconnect();
+    });
+    return createCampaignFanout({
+      pool: h.db.pool,
+      queues,
+      retry: h.retry,
+      links: { publicUrl: 'http://herald.test', unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET },
+      log: h.log,
+      options: { pageSize: PAGE, enqueueLeaseMs: 60_000 },
+    });
+  }
+
+  async function insertRecipients(path: string, count: number) {
+    await h.db.pool.query(
+      `INSERT INTO recipients (id, webhook_url, tags)
+       SELECT $3 || '-' || lpad(i::text, 3, '0'), $1 || '?r=' || i, ARRAY[$3] FROM generate_series(1, $2::int) AS i`,
+      [receiver.url(path), count, path],
+    );
+  }
+
+  async function startCampaign(tag: string): Promise<string> {
+    const res = await request(h.app)
+      .post('/v1/campaigns')
+      .set(bearer(marketer))
+      .send({
+        name: tag,
+        channels: ['webhook'],
+        content: { webhook: { payload: { tag } } },
+        audience: { tag },
+      })
+      .expect(202);
+    return (res.body as { id: string }).id;
+  }
+
+  const pages = async () =>
+    (
+      await h.db.pool.query<{ id: string; jobs: StoredJob[] }>(
+        'SELECT id, jobs FROM campaign_outbox ORDER BY id',
+      )
+    ).rows;
+
+  const view = async (id: string) =>
+    (await request(h.app).get(`/v1/campaigns/${id}`).set(bearer(marketer)).expect(200))
+      .body as CampaignView;
+
+  /** Runs the fan-out until the campaign is expanded; resolves with the deliveries it made. */
+  async function expandAll(fanout: { runOnce(): Promise<number> }): Promise<number> {
+    let made = 0;
+    for (let n = await fanout.runOnce(); n > 0; n = await fanout.runOnce()) made += n;
+    return made;
+  }
+
+  const arrivedIds = (path: string) =>
+    receiver.requests(path).map((r) => (r.body as { id: string }).id);
+
+  it('writes no per-delivery outbox entries, and releases each page once Redis has its jobs', async () => {
+    await insertRecipients('direct', 25);
+    const id = await startCampaign('direct');
+    const scheduler = h.startScheduler({ fanout: { pageSize: PAGE } });
+    stops.push(() => scheduler.close());
+    await waitFor(
+      async () =>
+        (
+          await h.db.pool.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM campaigns WHERE id = $1 AND expanded_at IS NOT NULL',
+            [id],
+          )
+        ).rows[0]!.n === 1,
+      { what: 'the campaign to be expanded' },
+    );
+    await scheduler.close();
+    expect(await pages()).toEqual([]);
+    const { rows } = await h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox');
+    expect(rows[0]!.n).toBe(0);
+    const queue = h.queues.get('webhook.campaign')!;
+    const jobs = await queue.getJobs(['waiting']);
+    expect(jobs).toHaveLength(3); // pages of 10, 10 and 5: one job each
+    expect(jobs.flatMap((j) => (j.data as { deliveries: unknown[] }).deliveries)).toHaveLength(25);
+    await queue.obliterate({ force: true });
+  });
+
+  it('keeps a page the fan-out could not enqueue as one row, and the relay sends it once', async () => {
+    await insertRecipients('relayed', 25);
+    const id = await startCampaign('relayed');
+    const fanout = await fanoutThatCannotEnqueue();
+    expect(await expandAll(fanout)).toBe(25);
+
+    const stored = await pages();
+    expect(stored).toHaveLength(3); // pages of 10, 10 and 5
+    expect(stored.flatMap((p) => p.jobs.flatMap((j) => j.deliveryIds))).toHaveLength(25);
+
+    await expireClaims();
+    startSending();
+    await receiver.waitFor('relayed', 25, 20_000);
+    await waitFor(async () => (await view(id)).status === 'completed', {
+      what: 'the campaign to complete',
+    });
+    expect(new Set(arrivedIds('relayed')).size).toBe(25);
+    expect(receiver.received('relayed')).toBe(25);
+    expect(await pages()).toEqual([]);
+  });
+
+  it('leaves out of a late page what was settled meanwhile', async () => {
+    await insertRecipients('settled', 10);
+    const id = await startCampaign('settled');
+    const fanout = await fanoutThatCannotEnqueue();
+    expect(await expandAll(fanout)).toBe(10);
+    const [page] = await pages();
+    const ids = page!.jobs.flatMap((j) => j.deliveryIds);
+    // Three were sent by a job that did reach Redis, two cancelled.
+    await h.db.pool.query(
+      `UPDATE deliveries SET status = 'sent', sent_at = now() WHERE id = ANY($1::uuid[])`,
+      [ids.slice(0, 3)],
+    );
+    await h.db.pool.query(`UPDATE campaigns SET sent = 3 WHERE id = $1`, [id]);
+    await h.db.pool.query(`UPDATE deliveries SET status = 'cancelled' WHERE id = ANY($1::uuid[])`, [
+      ids.slice(3, 5),
+    ]);
+    await h.db.pool.query(`UPDATE campaigns SET cancelled = 2 WHERE id = $1`, [id]);
+
+    await expireClaims();
+    startSending();
+    await waitFor(async () => (await view(id)).status === 'completed', {
+      what: 'the campaign to complete',
+    });
+    expect(arrivedIds('settled').sort()).toEqual(ids.slice(5).sort());
+    expect((await view(id)).counts).toMatchObject({ total: 10, sent: 8, cancelled: 2 });
+    expect(await pages()).toEqual([]);
+  });
+
+  it('drops the pages of a cancelled campaign: none of it is sent', async () => {
+    await insertRecipients('cancelled', 15);
+    const id = await startCampaign('cancelled');
+    const fanout = await fanoutThatCannotEnqueue();
+    expect(await expandAll(fanout)).toBe(15);
+    expect(await pages()).toHaveLength(2);
+
+    await request(h.app).post(`/v1/campaigns/${id}/cancel`).set(bearer(marketer)).expect(202);
+    expect(await pages()).toEqual([]);
+    const relay = createCampaignPageRelay({
+      pool: h.db.pool,
+      queues: h.queues,
+      retry: h.retry,
+      log: h.log,
+    });
+    expect(await relay.runOnce()).toBe(0);
+    expect(await h.queues.get('webhook.campaign')!.count()).toBe(0);
+    expect((await view(id)).counts).toMatchObject({ total: 15, cancelled: 15, sent: 0 });
+  });
+
+  it('erasing a recipient removes their address from pages not yet enqueued', async () => {
+    await insertRecipients('erased', 5);
+    const id = await startCampaign('erased');
+    const fanout = await fanoutThatCannotEnqueue();
+    expect(await expandAll(fanout)).toBe(5);
+    const erasedUrl = `${receiver.url('erased')}?r=2"`;
+    expect(JSON.stringify(await pages())).toContain(erasedUrl);
+    const { rows } = await h.db.pool.query<{ id: string }>(
+      `SELECT id FROM deliveries WHERE recipient_id = 'erased-002'`,
+    );
+    const erasedDelivery = rows[0]!.id;
+
+    await request(h.app).delete('/v1/recipients/erased-002').set(bearer(manager)).expect(204);
+    const [page] = await pages();
+    expect(JSON.stringify(page)).not.toContain(erasedUrl);
+    expect(JSON.stringify(page)).not.toContain('erased-002');
+    expect(page!.jobs.flatMap((j) => j.deliveryIds)).toHaveLength(4);
+
+    await expireClaims();
+    startSending();
+    await waitFor(async () => (await view(id)).status === 'completed', {
+      what: 'the campaign to complete',
+    });
+    expect(receiver.received('erased')).toBe(4);
+    expect(arrivedIds('erased')).not.toContain(erasedDelivery);
+    expect((await view(id)).counts).toMatchObject({ total: 5, sent: 4, cancelled: 1 });
+  });
+
+  it('relays claiming at once from 4 pools take disjoint pages and cover them all', async () => {
+    await insertRecipients('claims', 80);
+    await startCampaign('claims');
+    const fanout = await fanoutThatCannotEnqueue();
+    expect(await expandAll(fanout)).toBe(80);
+    const all = await pages();
+    expect(all).toHaveLength(8);
+    await expireClaims();
+    const pools = Array.from({ length: 4 }, () => createDatabase(h.testDb.url));
+    try {
+      const claims = await Promise.all(
+        pools.map((db) => claimCampaignPages(db.pool, { leaseMs: 60_000, limit: 3 })),
+      );
+      const claimed = claims.flat().map((p) => p.id);
+      expect(new Set(claimed).size).toBe(claimed.length);
+      const again = await claimCampaignPages(h.db.pool, { leaseMs: 60_000, limit: 10 });
+      expect([...claimed, ...again.map((p) => p.id)].sort()).toEqual(all.map((p) => p.id).sort());
+    } finally {
+      await Promise.all(pools.map((db) => db.close()));
+    }
+  });
+});
