@@ -2,7 +2,7 @@
 // BullMQ queues in Redis, as the scheduler and the workers export them: the
 // age is that of the job the workers take next, counted from when it became
 // ready to run.
-import { Queue, Worker } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import {
   allLaneQueues,
   closeQueues,
@@ -15,6 +15,7 @@ import {
   type Redis,
 } from '@herald/core';
 import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueQueuePrefix, waitFor } from '@herald/testkit';
+import { delayActiveJob } from '@herald/worker-kit';
 
 describe('queue gauges', () => {
   let redis: Redis;
@@ -132,6 +133,35 @@ describe('queue gauges', () => {
     expect(age.get('telegram.transactional')).toBeLessThanOrEqual(
       (Date.now() - fetchedAt) / 1000 + 1,
     );
+  });
+
+  it('counts a job a worker put back in the delayed set (a throttle slot, a busy address) from when it was due again', async () => {
+    const queue = queues.get('webhook.campaign')!;
+    await add('webhook.campaign', 'deferred', { timestamp: Date.now() - 300_000 });
+    const connection = createWorkerConnection(TEST_REDIS_URL);
+    let dueAt = 0;
+    const worker: Worker = new Worker(
+      queue.name,
+      async (job: Job, token?: string): Promise<void> => {
+        dueAt = Date.now() + 1500;
+        await delayActiveJob(queue, job, dueAt, token);
+        throw new DelayedError();
+      },
+      { connection, prefix },
+    );
+    await waitFor(async () => (await queue.getDelayedCount()) === 1, {
+      what: 'the job waiting in the delayed set',
+    });
+    await worker.close();
+    await connection.quit();
+    // Past its time; promoted, it waits for a worker again.
+    await waitFor(() => Date.now() >= dueAt + 1000, { what: 'the wait to be over' });
+    await (await queue.getJob('deferred'))!.promote();
+    const { age, waiting } = await scrape();
+    expect(waiting.get('webhook.campaign')).toBe(1);
+    // From when it was due (1 s and a little ago), not from its attempt (2.5 s) or creation (300 s).
+    expect(age.get('webhook.campaign')).toBeGreaterThanOrEqual(1);
+    expect(age.get('webhook.campaign')).toBeLessThanOrEqual((Date.now() - dueAt) / 1000 + 0.5);
   });
 
   it('grows while the next job waits, and drops to 0 once the lane is empty', async () => {

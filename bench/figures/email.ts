@@ -75,6 +75,7 @@ export async function emailFigure(ctx: BenchContext): Promise<void> {
   const floorPids = { nodemailer: floor.process.pid, sink: sink.child.process.pid };
   const floorBefore = cpuSnapshot(floorPids);
   const result = await done;
+  const floorAfter = cpuSnapshot(floorPids); // before they stop: a gone process reads as 0
   const seconds = Number(result.seconds);
   await floor.stop();
   await sink.child.stop();
@@ -87,7 +88,7 @@ export async function emailFigure(ctx: BenchContext): Promise<void> {
     detail: {
       messages: jobs,
       seconds,
-      cpu: cpuShare(floorBefore, cpuSnapshot(floorPids), seconds),
+      cpu: cpuShare(floorBefore, floorAfter, seconds),
     },
   });
 }

@@ -3,10 +3,16 @@ import { readFileSync } from 'node:fs';
 
 const TICKS = 100; // USER_HZ on Linux
 
-function cpuSecondsOf(pid: number): number {
+/**
+ * CPU seconds of a process; with `reaped`, also those of its children that
+ * have exited (Postgres backends come and go: the postmaster reaps them, and
+ * their time moves into its cutime and cstime, so the sum never goes back).
+ */
+function cpuSecondsOf(pid: number, reaped = false): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+    const own = Number(fields[11]) + Number(fields[12]);
+    return (reaped ? own + Number(fields[13]) + Number(fields[14]) : own) / TICKS;
   } catch {
     return 0;
   }
@@ -31,7 +37,7 @@ function pidsOf(name: string): number[] {
 export function cpuSnapshot(children: Record<string, number | undefined>): Record<string, number> {
   const snapshot: Record<string, number> = {
     redis: pidsOf('redis-server').reduce((s, p) => s + cpuSecondsOf(p), 0),
-    postgres: pidsOf('postgres').reduce((s, p) => s + cpuSecondsOf(p), 0),
+    postgres: pidsOf('postgres').reduce((s, p) => s + cpuSecondsOf(p, true), 0),
     bench: cpuSecondsOf(process.pid),
   };
   for (const [name, pid] of Object.entries(children)) if (pid) snapshot[name] = cpuSecondsOf(pid);

@@ -12,25 +12,39 @@ interface LaneSnapshot {
 }
 
 /**
+ * A field Herald's workers write into a BullMQ job's hash when they put an
+ * active job back in the delayed set (a throttled campaign waiting for its
+ * slot, a busy address): when it is due again, in ms since the epoch. BullMQ
+ * records no promotion time, and keeps unknown fields until the job goes.
+ */
+export const JOB_READY_AT_FIELD = 'heraldReadyAt';
+
+/**
  * When the next job of a queue (the tail of its wait list: workers take from
  * there) became ready to run, in ms since the epoch: its creation, or the end
- * of the delay it was created with (a throttled campaign batch), or, for a job
- * that has been tried before, the start of its last attempt (so a retry's
- * backoff counts as waiting: BullMQ does not record when it was promoted).
- * Two small Redis reads; the job's payload is not loaded.
+ * of the delay it was created with (a throttled campaign batch), or the end of
+ * a wait a worker put it in (JOB_READY_AT_FIELD), or, for a job tried since,
+ * the start of its last attempt (so a retry's backoff counts as waiting:
+ * BullMQ does not record when it was promoted). Two small Redis reads; the
+ * job's payload is not loaded.
  */
 async function oldestWaitingReadyAt(q: Queue): Promise<number | undefined> {
   const client = await q.getBackend().client;
   const [id] = await client.lrange(q.keys.wait!, -1, -1);
   if (!id) return undefined;
-  const [timestamp, processedOn, opts] = await client.hmget(
+  const [timestamp, processedOn, opts, readyAt] = await client.hmget(
     q.toKey(id),
     'timestamp',
     'processedOn',
     'opts',
+    JOB_READY_AT_FIELD,
   );
   if (!timestamp) return undefined; // taken by a worker between the two reads
-  return Math.max(Number(timestamp) + creationDelayMs(opts), Number(processedOn ?? 0));
+  return Math.max(
+    Number(timestamp) + creationDelayMs(opts),
+    Number(processedOn ?? 0),
+    Number(readyAt ?? 0) || 0,
+  );
 }
 
 function creationDelayMs(opts: string | null | undefined): number {

@@ -8,3 +8,4 @@ export * from './provider-budget';
 export * from './address-pacer';
 export * from './channel-service';
 export * from './campaign-throttle';
+export * from './delay-active-job';

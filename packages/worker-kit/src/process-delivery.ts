@@ -21,7 +21,8 @@ import { findSettledDeliveries, type DeliveryLedger } from '@herald/db';
 import { isTemplateError, type TemplateRenderer } from '@herald/templates';
 import type pg from 'pg';
 import type { CampaignThrottle } from './campaign-throttle';
-import { awaitThrottleSlot, keepThrottleSlot, withThrottleSlot } from './throttle-slot';
+import { delayActiveJob } from './delay-active-job';
+import { awaitThrottleSlot, dataKeepingSlot, withThrottleSlot } from './throttle-slot';
 import type { DeadLetters } from './dead-letters';
 import type { DeliverOne, DeliveryOutcome, PauseScope } from './deliver-one';
 
@@ -169,14 +170,18 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
         return;
       case 'retry':
         throw outcome.error; // BullMQ retries after our backoff (which honours retryAfterMs)
-      case 'pause':
-        if (deps.throttle) await keepThrottleSlot(job, payload);
+      case 'pause': {
+        const keeping = deps.throttle ? dataKeepingSlot(job, payload) : undefined;
+        if (keeping) await job.updateData(keeping);
         await pause(job.queueName, outcome.scope, outcome.ms);
         throw Worker.RateLimitError(); // back to wait, no attempt spent
-      case 'defer':
-        if (deps.throttle) await keepThrottleSlot(job, payload);
-        await job.moveToDelayed(Date.now() + outcome.ms, token);
+      }
+      case 'defer': {
+        const keeping = deps.throttle ? dataKeepingSlot(job, payload) : undefined;
+        const queue = deps.laneQueues.get(job.queueName)!;
+        await delayActiveJob(queue, job, Date.now() + outcome.ms, token, keeping);
         throw new DelayedError();
+      }
     }
   }
 
@@ -299,7 +304,8 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
   }
 
   return async function processJob(job: Job, token?: string): Promise<void> {
-    if (deps.throttle) await awaitThrottleSlot(deps.throttle, job, token);
+    if (deps.throttle)
+      await awaitThrottleSlot(deps.throttle, deps.laneQueues.get(job.queueName)!, job, token);
     if (isDeliveryBatch(job.data)) {
       const batch = deliveryBatchSchema.safeParse(job.data);
       if (!batch.success || batch.data.channel !== channel) {

@@ -1,6 +1,7 @@
-import { DelayedError, type Job } from 'bullmq';
+import { DelayedError, type Job, type Queue } from 'bullmq';
 import { isDeliveryBatch } from '@herald/core';
 import type { CampaignThrottle } from './campaign-throttle';
+import { delayActiveJob } from './delay-active-job';
 
 /**
  * How a job of a throttled campaign takes, waits for and keeps its slot. The
@@ -13,9 +14,10 @@ type SlotData = { throttleSlotFor?: unknown };
 
 const holdsSlot = (job: Job) => (job.data as SlotData).throttleSlotFor === job.attemptsMade;
 
-async function markSlotHeld(job: Job): Promise<void> {
-  await job.updateData({ ...(job.data as object), throttleSlotFor: job.attemptsMade });
-}
+const dataHoldingSlot = (job: Job): object => ({
+  ...(job.data as object),
+  throttleSlotFor: job.attemptsMade,
+});
 
 /**
  * Takes the job's slot; when the slot is later, the job waits in the delayed
@@ -25,6 +27,7 @@ async function markSlotHeld(job: Job): Promise<void> {
  */
 export async function awaitThrottleSlot(
   throttle: CampaignThrottle,
+  queue: Queue,
   job: Job,
   token: string | undefined,
 ): Promise<void> {
@@ -38,17 +41,21 @@ export async function awaitThrottleSlot(
   );
   const waitMs = Math.max(...waits);
   if (waitMs <= 0) return;
-  await markSlotHeld(job);
-  await job.moveToDelayed(Date.now() + waitMs, token);
+  await delayActiveJob(queue, job, Date.now() + waitMs, token, dataHoldingSlot(job));
   throw new DelayedError();
 }
 
-/** A throttled job that goes back to wait unsent (paused, deferred) keeps its slot. */
-export async function keepThrottleSlot(
+/**
+ * The data a throttled job that goes back unsent (paused, deferred) keeps its
+ * slot with; undefined when there is nothing to change.
+ */
+export function dataKeepingSlot(
   job: Job,
   payload: { throttlePerSecond?: number },
-): Promise<void> {
-  if (payload.throttlePerSecond !== undefined && !holdsSlot(job)) await markSlotHeld(job);
+): object | undefined {
+  return payload.throttlePerSecond !== undefined && !holdsSlot(job)
+    ? dataHoldingSlot(job)
+    : undefined;
 }
 
 /**
