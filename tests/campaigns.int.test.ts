@@ -315,6 +315,44 @@ describe('campaign validation and state conflicts', () => {
     expect((await campaignView(h, id)).status).toBe('running');
   });
 
+  it("refuses to show or cancel a campaign's notification as a whole, pointing at the campaign", async () => {
+    const { id } = (await postCampaign(h, webhookCampaign('whole', { tag: 'reach' })).expect(202))
+      .body as { id: string };
+    const queued = await waitFor(
+      async () => {
+        const view = await campaignView(h, id);
+        return view.counts.queued === 1 ? view : undefined;
+      },
+      { what: 'the campaign delivery queued' },
+    );
+    const { rows } = await h.db.pool.query<{ id: string }>(
+      'SELECT id FROM notifications WHERE campaign_id = $1',
+      [id],
+    );
+    const notificationId = rows[0]!.id;
+    const service = testToken('notifications:read notifications:write', 'billing');
+
+    const shown = await request(h.app)
+      .get(`/v1/notifications/${notificationId}`)
+      .set(bearer(service))
+      .expect(409);
+    expect(shown.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(shown.headers.link).toBe(`</v1/campaigns/${id}>; rel="related"`);
+    expect(shown.body.detail).toContain(`GET /v1/campaigns/${id}`);
+
+    const cancel = await request(h.app)
+      .post(`/v1/notifications/${notificationId}/cancel`)
+      .set(bearer(service))
+      .expect(409);
+    expect(cancel.body.detail).toContain(`POST /v1/campaigns/${id}/cancel`);
+    expect((await campaignView(h, id)).counts).toEqual(queued.counts);
+    const { rows: statuses } = await h.db.pool.query<{ status: string }>(
+      'SELECT status FROM deliveries WHERE campaign_id = $1',
+      [id],
+    );
+    expect(statuses.map((r) => r.status)).toEqual(['queued']);
+  });
+
   it('answers 409 to cancelling a completed campaign, and leaves it completed', async () => {
     const created = await postCampaign(
       h,

@@ -248,7 +248,11 @@ export const notificationOperations: OperationSpec[] = [
         },
       },
     },
-    errors: { ...BEARER_ERRORS, 404: true },
+    errors: {
+      ...BEARER_ERRORS,
+      404: true,
+      409: "A campaign's notification: its deliveries are counted on GET /v1/campaigns/{campaignId} (the Link header).",
+    },
   },
   {
     method: 'post',
@@ -273,7 +277,7 @@ export const notificationOperations: OperationSpec[] = [
     errors: {
       ...BEARER_ERRORS,
       404: true,
-      409: 'Every delivery of this notification was already sent or settled.',
+      409: "Every delivery of this notification was already sent or settled; or it is a campaign's notification, cancelled with its campaign (the Link header).",
     },
   },
 ];

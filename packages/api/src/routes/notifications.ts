@@ -34,6 +34,28 @@ export function notificationRoutes(deps: {
 }): Router {
   const router = Router();
 
+  /**
+   * A campaign's notification carries every delivery of the campaign (a
+   * million, maybe): it is seen and cancelled through its campaign, never
+   * loaded or cancelled whole here.
+   */
+  async function refuseCampaignNotification(id: string): Promise<void> {
+    const found = await deps.db.prisma.notification.findUnique({
+      where: { id },
+      select: { campaignId: true },
+    });
+    const campaignId = found?.campaignId;
+    if (!campaignId) return;
+    throw new ProblemError(
+      409,
+      "A campaign's notification",
+      `Notification ${id} belongs to campaign ${campaignId}: its deliveries are counted on ` +
+        `GET /v1/campaigns/${campaignId}, and it is cancelled with the campaign ` +
+        `(POST /v1/campaigns/${campaignId}/cancel).`,
+      { headers: { Link: `</v1/campaigns/${campaignId}>; rel="related"` } },
+    );
+  }
+
   router.post('/v1/notifications', deps.authorize('notifications:write'), async (req, res) => {
     const body = requireJsonBody(req);
     const key = req.get('Idempotency-Key');
@@ -79,6 +101,7 @@ export function notificationRoutes(deps: {
     deps.authorize('notifications:write'),
     async (req, res) => {
       const id = String(req.params.id);
+      if (UUID.test(id)) await refuseCampaignNotification(id);
       const cancelled = UUID.test(id)
         ? await deps.notifications.cancel(id, principalOf(res).sub)
         : undefined;
@@ -96,6 +119,7 @@ export function notificationRoutes(deps: {
 
   router.get('/v1/notifications/:id', deps.authorize('notifications:read'), async (req, res) => {
     const id = String(req.params.id);
+    if (UUID.test(id)) await refuseCampaignNotification(id);
     const view = UUID.test(id) ? await getNotificationView(deps.db.prisma, id) : undefined;
     if (!view) throw new ProblemError(404, 'Not found', `No notification ${id}.`);
     res.json(view);
