@@ -161,15 +161,17 @@ describe('campaign outbox: one row per fan-out page', () => {
     await queue.obliterate({ force: true });
   });
 
-  it('keeps a page the fan-out could not enqueue as one row, and the relay sends it once', async () => {
+  it('keeps a page the fan-out could not enqueue as one row, holds the campaign, and the relay sends it once', async () => {
     await insertRecipients('relayed', 25);
     const id = await startCampaign('relayed');
     const fanout = await fanoutThatCannotEnqueue();
-    expect(await expandAll(fanout)).toBe(25);
+    // The first page goes to Postgres; the campaign expands no further while it waits for Redis.
+    expect(await expandAll(fanout)).toBe(PAGE);
+    expect(await expandAll(fanout)).toBe(0);
 
     const stored = await pages();
-    expect(stored).toHaveLength(3); // pages of 10, 10 and 5
-    expect(stored.flatMap((p) => p.jobs.flatMap((j) => j.deliveryIds))).toHaveLength(25);
+    expect(stored).toHaveLength(1);
+    expect(stored[0]!.jobs.flatMap((j) => j.deliveryIds)).toHaveLength(PAGE);
 
     await expireClaims();
     startSending();
@@ -214,8 +216,8 @@ describe('campaign outbox: one row per fan-out page', () => {
     await insertRecipients('cancelled', 15);
     const id = await startCampaign('cancelled');
     const fanout = await fanoutThatCannotEnqueue();
-    expect(await expandAll(fanout)).toBe(15);
-    expect(await pages()).toHaveLength(2);
+    expect(await expandAll(fanout)).toBe(PAGE);
+    expect(await pages()).toHaveLength(1);
 
     await request(h.app).post(`/v1/campaigns/${id}/cancel`).set(bearer(marketer)).expect(202);
     expect(await pages()).toEqual([]);
@@ -227,7 +229,7 @@ describe('campaign outbox: one row per fan-out page', () => {
     });
     expect(await relay.runOnce()).toBe(0);
     expect(await h.queues.get('webhook.campaign')!.count()).toBe(0);
-    expect((await view(id)).counts).toMatchObject({ total: 15, cancelled: 15, sent: 0 });
+    expect((await view(id)).counts).toMatchObject({ total: PAGE, cancelled: PAGE, sent: 0 });
   });
 
   it('erasing a recipient removes their address from pages not yet enqueued', async () => {
@@ -259,10 +261,11 @@ describe('campaign outbox: one row per fan-out page', () => {
   });
 
   it('relays claiming at once from 4 pools take disjoint pages and cover them all', async () => {
-    await insertRecipients('claims', 80);
-    await startCampaign('claims');
+    // Eight campaigns, each with one page waiting for Redis.
+    await insertRecipients('claims', PAGE);
+    for (let i = 0; i < 8; i++) await startCampaign('claims');
     const fanout = await fanoutThatCannotEnqueue();
-    expect(await expandAll(fanout)).toBe(80);
+    expect(await expandAll(fanout)).toBe(8 * PAGE);
     const all = await pages();
     expect(all).toHaveLength(8);
     await expireClaims();

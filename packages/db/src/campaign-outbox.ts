@@ -20,6 +20,22 @@ export interface ClaimedCampaignPage {
   jobs: CampaignOutboxJob[];
 }
 
+/**
+ * Whether a page of the campaign is still waiting for Redis. The fan-out
+ * expands no further until it has gone: while Redis refuses writes, a
+ * campaign parks one page in Postgres, not its whole audience.
+ */
+export async function hasUnconfirmedPage(
+  client: pg.PoolClient | pg.Pool,
+  campaignId: string,
+): Promise<boolean> {
+  const { rows } = await client.query<{ waiting: boolean }>(
+    'SELECT EXISTS (SELECT 1 FROM campaign_outbox WHERE campaign_id = $1) AS waiting',
+    [campaignId],
+  );
+  return rows[0]!.waiting;
+}
+
 /** Redis confirmed every job of the page: its row goes. */
 export async function releaseCampaignPage(pool: pg.Pool, id: string): Promise<void> {
   await pool.query('DELETE FROM campaign_outbox WHERE id = $1', [id]);

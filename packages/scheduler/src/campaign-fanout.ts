@@ -17,6 +17,7 @@ import {
 } from '@herald/core';
 import {
   CampaignNotRunningError,
+  hasUnconfirmedPage,
   insertCampaignBatch,
   releaseCampaignPage,
   selectAudiencePage,
@@ -176,7 +177,9 @@ export function createCampaignFanout(deps: {
       const held: string[] = [];
       for (;;) {
         const result = await withCampaignToExpand(deps.pool, held, async (client, campaign) => {
-          if (await backlogFull(campaign)) return { campaignId: campaign.id, full: true as const };
+          // A page not yet in Redis (its enqueue failed) holds the campaign, as a full lane does.
+          if ((await hasUnconfirmedPage(client, campaign.id)) || (await backlogFull(campaign)))
+            return { campaignId: campaign.id, full: true as const };
           const page = await selectAudiencePage(
             client,
             campaign.audience,
