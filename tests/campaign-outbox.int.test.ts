@@ -5,16 +5,14 @@
  * page once its claim runs out, without what was settled meanwhile.
  */
 import request from 'supertest';
-import { closeQueues, createLaneQueues, createProducerConnection } from '@herald/core';
 import { claimCampaignPages, createDatabase, type CampaignView } from '@herald/db';
 import { createCampaignFanout, createCampaignPageRelay } from '@herald/scheduler';
 import {
   bearer,
   createHarness,
-  startPrivateRedis,
+  laneQueuesRefusingWrites,
   testToken,
   TEST_UNSUBSCRIBE_SECRET,
-  uniqueQueuePrefix,
   waitFor,
   WebhookReceiver,
   type Harness,
@@ -72,19 +70,11 @@ describe('campaign outbox: one row per fan-out page', () => {
 
   /** A fan-out whose Redis answers reads (the window check) but refuses every write. */
   async function fanoutThatCannotEnqueue() {
-    const full = await startPrivateRedis();
-    releases.push(() => full.stop());
-    await full.refuseWrites();
-    const connection = createProducerConnection(full.url);
-    connection.on('error', () => {});
-    const queues = createLaneQueues(connection, uniqueQueuePrefix());
-    releases.push(async () => {
-      await closeQueues(queues.values());
-      connection.disconnect();
-    });
+    const refusing = await laneQueuesRefusingWrites();
+    releases.push(() => refusing.stop());
     return createCampaignFanout({
       pool: h.db.pool,
-      queues,
+      queues: refusing.queues,
       retry: h.retry,
       links: { publicUrl: 'http://herald.test', unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET },
       log: h.log,

@@ -1,15 +1,13 @@
 import request from 'supertest';
-import { closeQueues, createLaneQueues, createProducerConnection } from '@herald/core';
 import type { CampaignView } from '@herald/db';
 import { createCampaignFanout } from '@herald/scheduler';
 import { createCampaignThrottle } from '@herald/worker-kit';
 import {
   bearer,
   createHarness,
-  startPrivateRedis,
+  laneQueuesRefusingWrites,
   testToken,
   TEST_UNSUBSCRIBE_SECRET,
-  uniqueQueuePrefix,
   waitFor,
   WebhookReceiver,
   type Harness,
@@ -222,19 +220,11 @@ describe('campaign throttle when the fan-out cannot enqueue', () => {
   it('keeps the paced times in the outbox, so the relay still sends the batch paced', async () => {
     // A Redis that answers reads (the fan-out's window check) but refuses
     // every write: the batch commits to Postgres, then its enqueue fails.
-    const full = await startPrivateRedis();
-    releases.push(() => full.stop());
-    await full.refuseWrites();
-    const connection = createProducerConnection(full.url);
-    connection.on('error', () => {});
-    const queues = createLaneQueues(connection, uniqueQueuePrefix());
-    releases.push(async () => {
-      await closeQueues(queues.values());
-      connection.disconnect();
-    });
+    const refusing = await laneQueuesRefusingWrites();
+    releases.push(() => refusing.stop());
     const fanout = createCampaignFanout({
       pool: h.db.pool,
-      queues,
+      queues: refusing.queues,
       retry: h.retry,
       links: { publicUrl: 'http://herald.test', unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET },
       log: h.log,

@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
+import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { closeQueues, createLaneQueues, createProducerConnection } from '@herald/core';
+import { uniqueQueuePrefix } from './redis-namespace';
 import { waitFor } from './wait-for';
 
 export interface PrivateRedis {
@@ -58,5 +61,29 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       await admin.config('SET', 'maxmemory', '1');
     },
     stop,
+  };
+}
+
+/**
+ * Every lane queue on a private Redis that refuses writes but answers reads:
+ * a producer (the fan-out, the gateway) whose enqueues fail after its
+ * Postgres commit, while its window checks still see empty lanes.
+ */
+export async function laneQueuesRefusingWrites(): Promise<{
+  queues: Map<string, Queue>;
+  stop(): Promise<void>;
+}> {
+  const full = await startPrivateRedis();
+  await full.refuseWrites();
+  const connection = createProducerConnection(full.url);
+  connection.on('error', () => {});
+  const queues = createLaneQueues(connection, uniqueQueuePrefix());
+  return {
+    queues,
+    async stop() {
+      await closeQueues(queues.values());
+      connection.disconnect();
+      await full.stop();
+    },
   };
 }
