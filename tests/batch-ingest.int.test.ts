@@ -7,6 +7,7 @@ import {
   WebhookReceiver,
   type Harness,
 } from '@herald/testkit';
+import { BATCH_SENDS_IN_FLIGHT } from '@herald/worker-kit';
 
 const SECRET = 'batch-ingest-signing-secret';
 const writer = testToken('notifications:write notifications:read recipients:write', 'batch-ingest');
@@ -121,6 +122,24 @@ describe('batch ingest', () => {
     expect(
       (await h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox')).rows[0]!.n,
     ).toBe(0);
+  });
+
+  it("sends a batch job's members at most BATCH_SENDS_IN_FLIGHT at a time, and every one of them", async () => {
+    const HOLD_MS = 300;
+    receiver.behave('slow-batch', { kind: 'slow', ms: HOLD_MS });
+    const items = Array.from({ length: 50 }, () => webhook('slow-batch'));
+    await postBatch({ items }).expect(202);
+    h.startWebhookWorker({ signingSecret: SECRET });
+    const received = await receiver.waitFor('slow-batch', 50, 30_000);
+    // The receiver holds each request HOLD_MS from its arrival: the most held at once.
+    const arrivals = received.map((r) => r.at);
+    const mostAtOnce = Math.max(
+      ...arrivals.map((t) => arrivals.filter((u) => u <= t && t < u + HOLD_MS).length),
+    );
+    expect(mostAtOnce).toBeLessThanOrEqual(BATCH_SENDS_IN_FLIGHT);
+    expect(mostAtOnce).toBeLessThan(items.length); // never the whole batch at once
+    expect(mostAtOnce).toBeGreaterThan(1); // in parallel, not one by one
+    expect(new Set(received.map((r) => (r.body as { id: string }).id)).size).toBe(50);
   });
 
   it.each([
