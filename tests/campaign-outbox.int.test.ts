@@ -174,7 +174,7 @@ describe('campaign outbox: one row per fan-out page', () => {
     expect(await pages()).toEqual([]);
   });
 
-  it('leaves out of a late page what was settled meanwhile', async () => {
+  it('leaves out of a late page what was settled or tried meanwhile', async () => {
     await insertRecipients('settled', 10);
     const id = await startCampaign('settled');
     const fanout = await fanoutThatCannotEnqueue();
@@ -191,6 +191,15 @@ describe('campaign outbox: one row per fan-out page', () => {
       ids.slice(3, 5),
     ]);
     await h.db.pool.query(`UPDATE campaigns SET cancelled = 2 WHERE id = $1`, [id]);
+    // One was tried and failed: it waits as a retry job of its own.
+    const retried = ids[5]!;
+    const member = (
+      page!.jobs[0]!.data as { deliveries: { deliveryId: string }[] }
+    ).deliveries.find((m) => m.deliveryId === retried)!;
+    await h.db.pool.query('UPDATE deliveries SET attempts_count = 1 WHERE id = $1', [retried]);
+    await h.queues
+      .get('webhook.campaign')!
+      .add('deliver', { ...member, priorAttempts: 1 }, { jobId: retried });
 
     await expireClaims();
     startSending();

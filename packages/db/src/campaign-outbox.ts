@@ -62,9 +62,10 @@ export async function claimCampaignPages(
 }
 
 /**
- * Which of these deliveries still wait to be sent. A page enqueued late must
- * not send what was settled meanwhile: sent by a job that did reach Redis,
- * cancelled with its campaign, or its recipient erased.
+ * Which of these deliveries still wait for their first send. A page enqueued
+ * late must not send what was settled meanwhile (sent by a job that did reach
+ * Redis, cancelled, erased), nor what was tried already: a delivery with an
+ * attempt left its batch as a retry job of its own.
  */
 export async function stillQueued(
   pool: pg.Pool,
@@ -72,7 +73,8 @@ export async function stillQueued(
 ): Promise<Set<string>> {
   if (deliveryIds.length === 0) return new Set();
   const { rows } = await pool.query<{ id: string }>(
-    `SELECT id FROM deliveries WHERE id = ANY($1::uuid[]) AND status = 'queued'`,
+    `SELECT id FROM deliveries
+     WHERE id = ANY($1::uuid[]) AND status = 'queued' AND attempts_count = 0`,
     [deliveryIds],
   );
   return new Set(rows.map((r) => r.id));
