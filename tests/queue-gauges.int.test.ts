@@ -14,7 +14,17 @@ import {
   queueGaugeCollectors,
   type Redis,
 } from '@herald/core';
-import { deleteKeysWithPrefix, TEST_REDIS_URL, uniqueQueuePrefix, waitFor } from '@herald/testkit';
+import request from 'supertest';
+import {
+  bearer,
+  createHarness,
+  deleteKeysWithPrefix,
+  TEST_REDIS_URL,
+  testToken,
+  uniqueQueuePrefix,
+  waitFor,
+  WebhookReceiver,
+} from '@herald/testkit';
 import { delayActiveJob } from '@herald/worker-kit';
 
 describe('queue gauges', () => {
@@ -178,5 +188,61 @@ describe('queue gauges', () => {
     expect(later).toBeGreaterThan(first);
     await queues.get('webhook.transactional')!.drain();
     expect((await scrape()).age.get('webhook.transactional')).toBe(0);
+  });
+});
+
+describe('queue age of a delivery retried after a backoff', () => {
+  const SECRET = 'gauge-retry-signing-secret';
+
+  it('counts from the end of its backoff, not from its failed attempt', async () => {
+    const receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    const h = await createHarness();
+    try {
+      // The first try is refused with Retry-After: 2, so the backoff is 2 s and a little.
+      receiver.behave('retry-later', { kind: 'status', status: 503, times: 1, retryAfter: 2 });
+      const registry = createRegistry('queue-gauges-retry-test', false);
+      createQueueGauges(registry, queueGaugeCollectors(h.queues.values(), new Map()));
+      const worker = h.startWebhookWorker({ signingSecret: SECRET });
+      const res = await request(h.app)
+        .post('/v1/notifications')
+        .set(bearer(testToken('notifications:write', 'gauges')))
+        .send({
+          to: { webhookUrl: receiver.url('retry-later') },
+          channels: ['webhook'],
+          content: { webhook: { payload: { n: 1 } } },
+        })
+        .expect(202);
+      const deliveryId = res.body.deliveries[0].id as string;
+      const queue = h.queues.get('webhook.transactional')!;
+      const job = await waitFor(
+        async () => {
+          const [delayed] = await queue.getDelayed();
+          return delayed?.data.deliveryId === deliveryId ? delayed : undefined;
+        },
+        { what: 'the refused delivery waiting out its backoff' },
+      );
+      // Nobody takes it when it is due: it is promoted and then waits, as behind a busy lane.
+      await Promise.all(worker.workers.map((w) => w.pause()));
+      // BullMQ scores a delayed job by when it is due (ms, shifted 12 bits for a counter).
+      const dueAt = Math.floor(Number(await h.redis.zscore(queue.keys.delayed!, job.id!)) / 0x1000);
+      const processedOn = Number(await h.redis.hget(queue.toKey(job.id!), 'processedOn'));
+      expect(dueAt - processedOn).toBeGreaterThanOrEqual(2000);
+      await waitFor(() => Date.now() >= dueAt + 1000, { what: 'the backoff to be over' });
+      await job.promote();
+
+      const text = await registry.metrics();
+      const age = Number(
+        /herald_queue_oldest_job_age_seconds\{queue="webhook.transactional"[^}]*\} (\S+)/.exec(
+          text,
+        )?.[1],
+      );
+      // From when it was due (1 s and a little ago), not from its attempt (3 s and more ago).
+      expect(age).toBeGreaterThanOrEqual(1);
+      expect(age).toBeLessThanOrEqual((Date.now() - dueAt) / 1000 + 0.5);
+      expect(age).toBeLessThan((Date.now() - processedOn) / 1000 - 1.5);
+    } finally {
+      await h.close();
+      await receiver.stop();
+    }
   });
 });

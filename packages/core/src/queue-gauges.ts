@@ -14,8 +14,9 @@ interface LaneSnapshot {
 /**
  * A field Herald's workers write into a BullMQ job's hash when they put an
  * active job back in the delayed set (a throttled campaign waiting for its
- * slot, a busy address): when it is due again, in ms since the epoch. BullMQ
- * records no promotion time, and keeps unknown fields until the job goes.
+ * slot, a busy address, a retry's backoff): when it is due again, in ms since
+ * the epoch. BullMQ records no promotion time, and keeps unknown fields until
+ * the job goes.
  */
 export const JOB_READY_AT_FIELD = 'heraldReadyAt';
 
@@ -23,10 +24,10 @@ export const JOB_READY_AT_FIELD = 'heraldReadyAt';
  * When the next job of a queue (the tail of its wait list: workers take from
  * there) became ready to run, in ms since the epoch: its creation, or the end
  * of the delay it was created with (a throttled campaign batch), or the end of
- * a wait a worker put it in (JOB_READY_AT_FIELD), or, for a job tried since,
- * the start of its last attempt (so a retry's backoff counts as waiting:
- * BullMQ does not record when it was promoted). Two small Redis reads; the
- * job's payload is not loaded.
+ * a wait a worker put it in (JOB_READY_AT_FIELD: a deferral or a retry's
+ * backoff), or, for a job tried since, the start of its last attempt (a lane
+ * pause puts it straight back). Two small Redis reads; the job's payload is
+ * not loaded.
  */
 async function oldestWaitingReadyAt(q: Queue): Promise<number | undefined> {
   const client = await q.getBackend().client;

@@ -1,12 +1,10 @@
 import { Queue, Worker } from 'bullmq';
 import {
-  backoffDelayMs,
   createLaneQueues,
   createQueueGauges,
   findHeldDeliveries,
   queueGaugeCollectors,
   deadLetterQueueName,
-  DeliveryError,
   laneQueues,
   type Channel,
   type ChannelWorkerConfig,
@@ -30,6 +28,7 @@ import { createFallbackChain } from './fallback';
 import { createDeliverOne } from './deliver-one';
 import { createJobProcessor } from './process-delivery';
 import { createProviderBudget } from './provider-budget';
+import { retryBackoffMs } from './retry-backoff';
 
 export interface ChannelWorkerDeps<C extends Channel> {
   provider: ChannelProvider<C>;
@@ -178,11 +177,7 @@ export function createChannelWorker<C extends Channel>(deps: ChannelWorkerDeps<C
       ...(deps.lockDurationMs !== undefined ? { lockDuration: deps.lockDurationMs } : {}),
       settings: {
         backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) =>
-          backoffDelayMs(
-            attemptsMade,
-            policy,
-            err instanceof DeliveryError ? err.retryAfterMs : undefined,
-          ),
+          retryBackoffMs(attemptsMade, policy, err),
       },
     });
     const laneLog = log.child({ queue: name, lane });

@@ -9,3 +9,4 @@ export * from './address-pacer';
 export * from './channel-service';
 export * from './campaign-throttle';
 export * from './delay-active-job';
+export * from './retry-backoff';

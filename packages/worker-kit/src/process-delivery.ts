@@ -22,6 +22,7 @@ import { isTemplateError, type TemplateRenderer } from '@herald/templates';
 import type pg from 'pg';
 import type { CampaignThrottle } from './campaign-throttle';
 import { delayActiveJob } from './delay-active-job';
+import { planRetry } from './retry-backoff';
 import { awaitThrottleSlot, dataKeepingSlot, withThrottleSlot } from './throttle-slot';
 import type { DeadLetters } from './dead-letters';
 import type { DeliverOne, DeliveryOutcome, PauseScope } from './deliver-one';
@@ -179,7 +180,9 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
       case 'dead':
         return;
       case 'retry':
-        throw outcome.error; // BullMQ retries after our backoff (which honours retryAfterMs)
+        // BullMQ retries after our backoff (which honours retryAfterMs).
+        await planRetry(deps.laneQueues.get(job.queueName)!, job, outcome.error, policy);
+        throw outcome.error;
       case 'pause': {
         const keeping = deps.throttle ? dataKeepingSlot(job, payload) : undefined;
         if (keeping) await job.updateData(keeping);

@@ -45,6 +45,16 @@ describe('classifyWebhookStatus', () => {
     expect(err?.scope).toBe('recipient');
     expect(classifyWebhookStatus(429, {})?.retryAfterMs).toBeUndefined();
   });
+
+  it.each([503, 500, 408])('%i honours Retry-After too', (status) => {
+    const err = classifyWebhookStatus(status, { 'retry-after': '7' });
+    expect(err?.kind).toBe('transient');
+    expect(err?.retryAfterMs).toBe(7000);
+  });
+
+  it('a 4xx that cannot succeed ignores Retry-After', () => {
+    expect(classifyWebhookStatus(400, { 'retry-after': '7' })?.retryAfterMs).toBeUndefined();
+  });
 });
 
 describe('parseRetryAfterMs', () => {

@@ -72,16 +72,16 @@ export function classifyWebhookStatus(
     return new DeliveryError('target_refused', `${message}: redirects are not followed`);
   }
   const known = BY_STATUS[status];
-  if (known === 'rate_limited') {
-    return new DeliveryError(known, message, {
-      retryAfterMs: parseRetryAfterMs(headers['retry-after'], now),
-      scope: 'recipient',
-    });
-  }
-  if (known) return new DeliveryError(known, message);
-  if (status >= 400 && status < 500) return new DeliveryError('content_rejected', message);
-  // 5xx, and anything outside the defined classes.
-  return new DeliveryError('provider_unavailable', message);
+  if (status >= 400 && status < 500 && !known)
+    return new DeliveryError('content_rejected', message);
+  // What can be retried (429, 408, 5xx and anything outside the defined
+  // classes) waits at least as long as the receiver asks (RFC 9110 §10.2.3:
+  // a 503 says Retry-After as well as a 429). The answer concerns this
+  // receiver, not the whole channel.
+  return new DeliveryError(known ?? 'provider_unavailable', message, {
+    retryAfterMs: parseRetryAfterMs(headers['retry-after'], now),
+    scope: 'recipient',
+  });
 }
 
 /** Turns what the HTTP exchange threw into a DeliveryError (the guard and the deadline throw one already). */
