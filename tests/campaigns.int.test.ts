@@ -295,6 +295,22 @@ describe('campaign validation and state conflicts', () => {
     expect(fieldsOf(res.body)).toEqual(['audience.recipientIds']);
   });
 
+  it.each([
+    [{}, 'audience', /recipientIds.*tag.*all/],
+    ['everyone', 'audience', /recipientIds.*tag.*all/],
+    [{ ids: ['a'] }, 'audience', /recipientIds.*tag.*all/],
+    [{ all: false }, 'audience.all', /expected true/],
+    [{ recipientIds: 'v-1' }, 'audience.recipientIds', /expected array/],
+  ])(
+    'answers 422 for audience %j, naming %s and saying what it takes',
+    async (audience, field, message) => {
+      const res = await postCampaign(h, webhookCampaign('bad audience', audience)).expect(422);
+      expect(res.body.errors).toEqual([
+        { field, in: 'body', message: expect.stringMatching(message) },
+      ]);
+    },
+  );
+
   it('answers 404 for an unknown campaign, and for an id that is not one', async () => {
     const unknown = '0192a7e0-0000-7000-8000-0000000000ff';
     const res = await request(h.app).get(`/v1/campaigns/${unknown}`).set(bearer(marketer));

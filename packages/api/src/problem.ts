@@ -1,5 +1,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import { ZodError } from 'zod';
+import { ZodError, type core } from 'zod';
+
+type ZodIssue = core.$ZodIssue;
 import type { Logger } from '@herald/core';
 
 /** One bad field of a request, as listed in a problem's `errors`. */
@@ -76,16 +78,35 @@ export function fieldErrorsFromZod(
 ): FieldError[] {
   const name = (path: readonly PropertyKey[]) =>
     [...prefix, ...path].map(String).join('.') || '(body)';
-  return error.issues.flatMap((issue) =>
+  const describe = (issue: ZodIssue, at: readonly PropertyKey[]): FieldError[] => {
+    const path = [...at, ...issue.path];
     // A strict object reports its unknown keys in one issue at the object's path: name each key.
-    issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => ({
-          field: name([...issue.path, key]),
-          in: location,
-          message: 'unknown field',
-        }))
-      : [{ field: name(issue.path), in: location, message: issue.message }],
+    if (issue.code === 'unrecognized_keys')
+      return issue.keys.map((key) => ({
+        field: name([...path, key]),
+        in: location,
+        message: 'unknown field',
+      }));
+    const branch = issue.code === 'invalid_union' ? intendedBranch(issue.errors) : undefined;
+    if (branch) return branch.flatMap((inner) => describe(inner, path));
+    return [{ field: name(path), in: location, message: issue.message }];
+  };
+  return error.issues.flatMap((issue) => describe(issue, []));
+}
+
+/**
+ * The alternative of a union the input was evidently meant for: the only one
+ * with no key it does not know and of the right type (so `{"all": false}`
+ * is told `all` must be true, not that it matched nothing). Undefined when that is
+ * not clear: the union's own message then stands.
+ */
+function intendedBranch(branches: ZodIssue[][]): ZodIssue[] | undefined {
+  const plausible = branches.filter((issues) =>
+    issues.every(
+      (i) => i.code !== 'unrecognized_keys' && !(i.code === 'invalid_type' && i.path.length === 0),
+    ),
   );
+  return plausible.length === 1 ? plausible[0] : undefined;
 }
 
 /** Connection-level failures of Postgres: the request could not be made durable. */

@@ -5,13 +5,18 @@ import { inlineContentSchema, recipientIdSchema } from '../notifications/notific
 /** Inline audiences are capped; larger ones are a tag or everyone. */
 export const MAX_INLINE_AUDIENCE = 100_000;
 
-const audienceSchema = z.union([
-  z.object({ recipientIds: z.array(recipientIdSchema).min(1).max(MAX_INLINE_AUDIENCE) }).strict(),
-  z
-    .object({ tag: z.string().regex(/^[\w.-]{1,64}$/, 'a tag: 1 to 64 letters, digits, _ . or -') })
-    .strict(),
-  z.object({ all: z.literal(true) }).strict(),
-]);
+const audienceSchema = z.union(
+  [
+    z.object({ recipientIds: z.array(recipientIdSchema).min(1).max(MAX_INLINE_AUDIENCE) }).strict(),
+    z
+      .object({
+        tag: z.string().regex(/^[\w.-]{1,64}$/, 'a tag: 1 to 64 letters, digits, _ . or -'),
+      })
+      .strict(),
+    z.object({ all: z.literal(true) }).strict(),
+  ],
+  { error: 'one of {"recipientIds": [...]}, {"tag": "..."} or {"all": true}' },
+);
 
 export const campaignRequestSchema = z
   .object({
