@@ -5,6 +5,7 @@
  * page once its claim runs out, without what was settled meanwhile.
  */
 import request from 'supertest';
+import { batchMembers } from '@herald/core';
 import { claimCampaignPages, createDatabase, type CampaignView } from '@herald/db';
 import { createCampaignFanout, createCampaignPageRelay } from '@herald/scheduler';
 import {
@@ -148,6 +149,17 @@ describe('campaign outbox: one row per fan-out page', () => {
     const jobs = await queue.getJobs(['waiting']);
     expect(jobs).toHaveLength(3); // pages of 10, 10 and 5: one job each
     expect(jobs.flatMap((j) => (j.data as { deliveries: unknown[] }).deliveries)).toHaveLength(25);
+    // The campaign's content and ids travel once per job, each member only with its own.
+    for (const job of jobs) {
+      const data = job.data as { shared?: object; deliveries: object[] };
+      expect(data.shared).toMatchObject({
+        campaignId: id,
+        content: { payload: { tag: 'direct' } },
+        lane: 'campaign',
+      });
+      for (const member of data.deliveries)
+        expect(Object.keys(member).sort()).toEqual(['deliveryId', 'recipientId', 'to']);
+    }
     await queue.obliterate({ force: true });
   });
 
@@ -193,9 +205,9 @@ describe('campaign outbox: one row per fan-out page', () => {
     await h.db.pool.query(`UPDATE campaigns SET cancelled = 2 WHERE id = $1`, [id]);
     // One was tried and failed: it waits as a retry job of its own.
     const retried = ids[5]!;
-    const member = (
-      page!.jobs[0]!.data as { deliveries: { deliveryId: string }[] }
-    ).deliveries.find((m) => m.deliveryId === retried)!;
+    const member = (batchMembers(page!.jobs[0]!.data) as { deliveryId: string }[]).find(
+      (m) => m.deliveryId === retried,
+    )!;
     await h.db.pool.query('UPDATE deliveries SET attempts_count = 1 WHERE id = $1', [retried]);
     await h.queues
       .get('webhook.campaign')!

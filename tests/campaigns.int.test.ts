@@ -29,7 +29,7 @@ async function insertRecipients(
   );
 }
 
-const webhookCampaign = (name: string, audience: object) => ({
+const webhookCampaign = (name: string, audience: unknown) => ({
   name,
   channels: ['webhook'],
   content: { webhook: { payload: { campaign: name } } },

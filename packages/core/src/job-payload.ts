@@ -118,18 +118,36 @@ export const MAX_DELIVERIES_PER_JOB = 50;
  * Several deliveries of one channel and lane in one job: one Redis round trip
  * for many messages. Members are parsed one by one when dequeued, so a bad
  * member fails alone; each member keeps its own status, attempts and DLQ entry.
+ * `shared` holds the fields every member has alike (a campaign's content, its
+ * ids), once: read members with batchMembers().
  */
 export const deliveryBatchSchema = z.object({
   v: z.literal(JOB_PAYLOAD_VERSION),
   kind: z.literal('batch'),
   channel: z.enum(CHANNELS),
   lane: z.enum(LANES),
+  shared: z.record(z.string(), z.unknown()).optional(),
   deliveries: z.array(z.unknown()).min(1).max(MAX_DELIVERIES_PER_JOB),
 });
 export type DeliveryBatch = z.infer<typeof deliveryBatchSchema>;
 
 export function isDeliveryBatch(data: unknown): boolean {
   return typeof data === 'object' && data !== null && (data as { kind?: unknown }).kind === 'batch';
+}
+
+/**
+ * The members of a batch job's data, each whole (its own fields over the
+ * batch's shared ones); a single delivery's data is its only member. For any
+ * reader of job data: a member alone may lack its content or its ids.
+ */
+export function batchMembers(data: unknown): unknown[] {
+  if (!isDeliveryBatch(data)) return [data];
+  const { deliveries, shared } = data as { deliveries?: unknown; shared?: unknown };
+  if (!Array.isArray(deliveries)) return [];
+  if (typeof shared !== 'object' || shared === null) return deliveries;
+  return deliveries.map((m) =>
+    typeof m === 'object' && m !== null && !Array.isArray(m) ? { ...shared, ...m } : m,
+  );
 }
 
 /** Parses a dequeued payload for a channel's worker; throws a ZodError when it does not fit. */

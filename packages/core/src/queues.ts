@@ -123,9 +123,46 @@ export function planJobs(
   return planned;
 }
 
-/** The data of a batch job: deliveries of one channel and lane. */
+/**
+ * The data of a batch job: deliveries of one channel and lane, with the
+ * fields they all have alike stored once (`shared`). A campaign's members
+ * differ only in their ids and addresses: its content (a 50 KiB email, say)
+ * would otherwise be written 50 times per job, into Redis, into the campaign
+ * outbox and through every worker's JSON parser.
+ */
 export function batchJobData(channel: Channel, lane: Lane, payloads: unknown[]): DeliveryBatch {
-  return { v: JOB_PAYLOAD_VERSION, kind: 'batch', channel, lane, deliveries: payloads };
+  const shared = sharedFields(payloads);
+  if (!shared)
+    return { v: JOB_PAYLOAD_VERSION, kind: 'batch', channel, lane, deliveries: payloads };
+  const keys = Object.keys(shared);
+  const deliveries = payloads.map((p) => {
+    const own = { ...(p as Record<string, unknown>) };
+    for (const key of keys) delete own[key];
+    return own;
+  });
+  return { v: JOB_PAYLOAD_VERSION, kind: 'batch', channel, lane, shared, deliveries };
+}
+
+/** Identity fields stay on each member, where readers filter on them. */
+const NEVER_SHARED = new Set(['deliveryId', 'recipientId']);
+
+/**
+ * The fields every payload has with the same value: the same primitive, or
+ * the same object (not a deep comparison: a fan-out hands every member the
+ * campaign's one content object, and comparing copies would cost what
+ * sharing saves). Undefined when none are.
+ */
+function sharedFields(payloads: readonly unknown[]): Record<string, unknown> | undefined {
+  const isRecord = (p: unknown): p is Record<string, unknown> =>
+    typeof p === 'object' && p !== null && !Array.isArray(p);
+  const [first, ...rest] = payloads;
+  if (!isRecord(first) || !rest.every(isRecord)) return undefined;
+  let shared: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(first)) {
+    if (NEVER_SHARED.has(key) || value === undefined) continue;
+    if (rest.every((p) => Object.hasOwn(p, key) && p[key] === value)) (shared ??= {})[key] = value;
+  }
+  return shared;
 }
 
 /** A batch's job id: its first delivery id, marked, so it never collides with a single job. */

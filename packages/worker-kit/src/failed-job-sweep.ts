@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { isDeliveryBatch, parseLaneQueueName, type Logger } from '@herald/core';
+import { batchMembers, parseLaneQueueName, type Logger } from '@herald/core';
 import type { DeliveryLedger } from '@herald/db';
 import type { DeadLetters } from './dead-letters';
 
@@ -28,9 +28,7 @@ export function startFailedJobSweep(deps: {
       const reason = `failed outside the processor: ${job.failedReason ?? 'unknown'}`.slice(0, 500);
       const at = new Date(job.finishedOn ?? Date.now()).toISOString();
       // A batch job carries many deliveries: each gets its own dead letter.
-      const members: unknown[] = isDeliveryBatch(job.data)
-        ? ((job.data as { deliveries?: unknown[] }).deliveries ?? [])
-        : [job.data];
+      const members = batchMembers(job.data);
       for (const member of members) {
         const data = member as
           { deliveryId?: unknown; notificationId?: unknown; attemptsBefore?: unknown } | undefined;

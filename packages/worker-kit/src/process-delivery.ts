@@ -1,6 +1,7 @@
 import { DelayedError, Worker, type Job, type Queue } from 'bullmq';
 import {
   backoffDelayMs,
+  batchMembers,
   deliveryBatchSchema,
   deliveryJobOptions,
   deliveryJobSchema,
@@ -326,7 +327,7 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
           batch.success ? `batch for ${batch.data.channel}` : batch.error.message,
         );
       }
-      return processBatch(job, batch.data.lane, batch.data.deliveries);
+      return processBatch(job, batch.data.lane, batchMembers(batch.data));
     }
     const result = await resolve(job.data);
     if ('problem' in result) return buryUnparseable(job, job.data, result.problem);

@@ -1,5 +1,5 @@
 import { DelayedError, type Job, type Queue } from 'bullmq';
-import { isDeliveryBatch } from '@herald/core';
+import { batchMembers } from '@herald/core';
 import type { CampaignThrottle } from './campaign-throttle';
 import { delayActiveJob } from './delay-active-job';
 
@@ -73,10 +73,8 @@ export function withThrottleSlot(
 
 /** The sends of throttled campaigns in a raw job (one delivery or a batch), per campaign. */
 function throttledSends(data: unknown): Map<string, { perSecond: number; sends: number }> {
-  const members = isDeliveryBatch(data) ? (data as { deliveries?: unknown }).deliveries : [data];
   const wanted = new Map<string, { perSecond: number; sends: number }>();
-  if (!Array.isArray(members)) return wanted;
-  for (const m of members as { campaignId?: unknown; throttlePerSecond?: unknown }[]) {
+  for (const m of batchMembers(data) as { campaignId?: unknown; throttlePerSecond?: unknown }[]) {
     const perSecond = m?.throttlePerSecond;
     if (typeof m?.campaignId !== 'string' || typeof perSecond !== 'number') continue;
     if (!Number.isInteger(perSecond) || perSecond < 1) continue;
