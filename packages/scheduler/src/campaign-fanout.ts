@@ -90,6 +90,13 @@ export function createCampaignFanout(deps: {
     const deliveries: (NewDelivery & { recipientId: string })[] = [];
     const outbox: PendingJob[] = [];
     const acceptedAt = Date.now();
+    // One template reference per locale: members alike share it in their batch job (batchJobData).
+    const templates = new Map<string | undefined, { key: string; locale?: string }>();
+    const templateIn = (key: string, locale: string | undefined) => {
+      let template = templates.get(locale);
+      if (!template) templates.set(locale, (template = locale ? { key, locale } : { key }));
+      return template;
+    };
     for (const recipient of page) {
       campaign.channels.forEach((channel, position) => {
         const addresses = resolveAddresses(channel, { recipient, category: campaign.category });
@@ -137,10 +144,7 @@ export function createCampaignFanout(deps: {
               to,
               ...(campaign.templateKey
                 ? {
-                    template: {
-                      key: campaign.templateKey,
-                      ...(recipient.locale ? { locale: recipient.locale } : {}),
-                    },
+                    template: templateIn(campaign.templateKey, recipient.locale ?? undefined),
                     data: { ...(campaign.data ?? {}), recipient: { id: recipient.id } },
                   }
                 : { content: campaign.content?.[channel] }),
