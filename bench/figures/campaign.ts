@@ -5,6 +5,7 @@ import {
   serviceEnv,
   startGateway,
   startSink,
+  serviceReady,
   startWebhookWorker,
   waitUntil,
   type BenchContext,
@@ -14,6 +15,8 @@ import {
 import { cpuShare, cpuSnapshot } from '../lib/cpu';
 
 const GATEWAY_PORT = 3992;
+const SCHEDULER_OPS_PORT = 3993;
+const WORKER_OPS_PORT = 3994;
 
 /**
  * A campaign to a million stored recipients through the webhook channel, end
@@ -37,10 +40,15 @@ export async function campaignFigure(ctx: BenchContext): Promise<void> {
   const gateway = await startGateway(ctx, GATEWAY_PORT);
   const scheduler = runChild(
     'services/scheduler/src/main.ts',
-    serviceEnv(ctx, { JWT_SECRET }),
+    serviceEnv(ctx, { JWT_SECRET, METRICS_PORT: String(SCHEDULER_OPS_PORT) }),
     'scheduler',
   );
-  const worker = startWebhookWorker(ctx);
+  const worker = startWebhookWorker(ctx, 'worker-webhook', {
+    METRICS_PORT: String(WORKER_OPS_PORT),
+  });
+  // The clock starts at the campaign's POST: not while the services are still starting.
+  await serviceReady(SCHEDULER_OPS_PORT, 'the scheduler');
+  await serviceReady(WORKER_OPS_PORT, 'the worker');
   const auth = `Bearer ${benchToken(['campaigns:write', 'campaigns:read'])}`;
 
   const baseline = await usedMemory(ctx);

@@ -41,9 +41,10 @@ export async function measureCeiling(
     QUEUE: 'ceiling',
     CONCURRENCY: String(CEILING_CONCURRENCY),
   });
-  const before = cpuSnapshot({ worker: worker.process.pid });
-  const m = await measureDrain([queue], jobs);
-  const cpu = cpuShare(before, cpuSnapshot({ worker: worker.process.pid }), m.seconds);
+  const pids = { worker: worker.process.pid };
+  let before = cpuSnapshot(pids);
+  const m = await measureDrain([queue], jobs, { onStart: () => (before = cpuSnapshot(pids)) });
+  const cpu = cpuShare(before, cpuSnapshot(pids), m.seconds);
   await worker.stop();
   await queue.close();
   return { ...m, cpu };

@@ -43,8 +43,10 @@ export async function emailFigure(ctx: BenchContext): Promise<void> {
     'worker-email',
   );
   const pids = { worker: worker.process.pid, sink: sink.child.process.pid };
-  const before = cpuSnapshot(pids);
-  const m = await measureDrain([ctx.queues.get('email.transactional')!], jobs);
+  let before = cpuSnapshot(pids);
+  const m = await measureDrain([ctx.queues.get('email.transactional')!], jobs, {
+    onStart: () => (before = cpuSnapshot(pids)),
+  });
   const cpu = cpuShare(before, cpuSnapshot(pids), m.seconds);
   await worker.stop();
   const sent = await countSent(ctx.db, 'email');

@@ -41,8 +41,10 @@ export async function webhookFigures(ctx: BenchContext): Promise<void> {
     );
     const pids: Record<string, number | undefined> = { sink: sink.child.process.pid };
     workers.forEach((w, i) => (pids[`worker${i + 1}`] = w.process.pid));
-    const before = cpuSnapshot(pids);
-    const m = await measureDrain([ctx.queues.get('webhook.transactional')!], jobs);
+    let before = cpuSnapshot(pids);
+    const m = await measureDrain([ctx.queues.get('webhook.transactional')!], jobs, {
+      onStart: () => (before = cpuSnapshot(pids)),
+    });
     const cpu = cpuShare(before, cpuSnapshot(pids), m.seconds);
     await Promise.all(workers.map((w) => w.stop()));
     await sink.child.stop();

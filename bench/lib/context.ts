@@ -85,15 +85,33 @@ export function serviceEnv(
   };
 }
 
-export function startWebhookWorker(ctx: BenchContext, name = 'worker-webhook'): Child {
+export function startWebhookWorker(
+  ctx: BenchContext,
+  name = 'worker-webhook',
+  extra: Record<string, string> = {},
+): Child {
   return runChild(
     'services/worker-webhook/src/main.ts',
     serviceEnv(ctx, {
       WEBHOOK_SIGNING_SECRET: SIGNING_SECRET,
       WEBHOOK_ALLOW_PRIVATE: 'true',
       ...(HERALD_CONCURRENCY ? { WEBHOOK_CONCURRENCY: HERALD_CONCURRENCY } : {}),
+      ...extra,
     }),
     name,
+  );
+}
+
+/** Waits until a service's ops server (METRICS_PORT) answers /readyz: its queues and pools are up. */
+export async function serviceReady(port: number, what: string): Promise<void> {
+  await waitUntil(
+    () =>
+      fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    60_000,
+    `${what} to be ready`,
   );
 }
 

@@ -12,12 +12,13 @@ export interface DrainMeasurement {
  * start, so a worker's start-up time is not counted) until nothing waits or
  * runs (t1). `jobs` is the work the backlog held: jobs, or deliveries when a
  * job carries several. Jobs complete only after their work (and, for Herald,
- * their Postgres status write) is done.
+ * their Postgres status write) is done. `onStart` runs at t0 (where a figure
+ * starts counting CPU time, so a worker's start-up is not counted there either).
  */
 export async function measureDrain(
   queues: Queue[],
   jobs: number,
-  timeoutMs = 300_000,
+  { timeoutMs = 300_000, onStart }: { timeoutMs?: number; onStart?: () => void } = {},
 ): Promise<DrainMeasurement> {
   const counts = async () => {
     const all = await Promise.all(
@@ -37,7 +38,10 @@ export async function measureDrain(
   for (;;) {
     const { waiting, left } = await counts();
     const now = performance.now();
-    if (!t0 && waiting < initial) t0 = now;
+    if (!t0 && waiting < initial) {
+      t0 = now;
+      onStart?.();
+    }
     if (t0 && left === 0) {
       const seconds = (now - t0) / 1000;
       return { jobs, seconds, perSecond: jobs / seconds };
