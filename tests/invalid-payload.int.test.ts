@@ -139,6 +139,8 @@ describe('jobs whose payload does not parse', () => {
     expect(arrival!.body).toMatchObject({ id: good.deliveryId });
     const letter = await deadLetter(bad.deliveryId);
     expect(letter.reason).toMatch(/^invalid_payload: /);
+    // The member as a whole, with the fields the batch stored once for both (v, lane).
+    expect(letter.job).toEqual({ ...bad.payload, channel: undefined, to: 42 });
     expect(await h.dlq('webhook').getJob(good.deliveryId)).toBeUndefined();
     expect(receiver.received('batch-bad')).toBe(0);
   });
