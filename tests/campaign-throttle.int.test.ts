@@ -42,7 +42,7 @@ async function insertRecipients(
   );
 }
 
-const throttledCampaign = (h: Harness) =>
+const throttledCampaign = (h: Harness, perSecond = PER_SECOND) =>
   request(h.app)
     .post('/v1/campaigns')
     .set(bearer(marketer))
@@ -51,9 +51,30 @@ const throttledCampaign = (h: Harness) =>
       channels: ['webhook'],
       content: { webhook: { payload: { paced: true } } },
       audience: { tag: 'paced' },
-      throttle: { perSecond: PER_SECOND },
+      throttle: { perSecond },
     })
     .expect(202);
+
+/** Every paced job of a campaign is in Redis and past its planned time. */
+async function allPacedJobsDue(h: Harness, campaignId: string, deliveries: number) {
+  const lane = h.queues.get('webhook.campaign')!;
+  await waitFor(
+    async () => {
+      const { rows } = await h.db.pool.query<{ paced_until: Date | null }>(
+        'SELECT paced_until FROM campaigns WHERE id = $1',
+        [campaignId],
+      );
+      const jobs = await lane.getJobs(['waiting', 'delayed', 'prioritized']);
+      const queued = jobs.reduce(
+        (n, job) => n + ((job.data as { deliveries?: unknown[] }).deliveries?.length ?? 1),
+        0,
+      );
+      const pacedUntil = rows[0]?.paced_until?.getTime();
+      return queued === deliveries && pacedUntil !== undefined && pacedUntil <= Date.now();
+    },
+    { what: 'every paced job to be in Redis and due', timeoutMs: 20_000 },
+  );
+}
 
 const arrivalTimes = (received: ReceivedWebhook[]) =>
   received.map((r) => r.at).sort((a, b) => a - b);
@@ -121,22 +142,8 @@ describe('campaign throttle when the jobs come due together (no worker was runni
   it('two replicas started afterwards still send at 10/s, holding the slot without spending an attempt', async () => {
     await insertRecipients(h, 'late', receiver);
     const created = await throttledCampaign(h);
-    const lane = h.queues.get('webhook.campaign')!;
-    // Every paced job is in Redis and past its planned time: without a cap
-    // where the sends happen, all 20 would go the moment workers start.
-    await waitFor(
-      async () => {
-        const { rows } = await h.db.pool.query<{ paced_until: Date | null }>(
-          'SELECT paced_until FROM campaigns WHERE id = $1',
-          [created.body.id],
-        );
-        const counts = await lane.getJobCounts('waiting', 'delayed', 'prioritized');
-        const queued = counts.waiting! + counts.delayed! + counts.prioritized!;
-        const pacedUntil = rows[0]?.paced_until?.getTime();
-        return queued === RECIPIENTS && pacedUntil !== undefined && pacedUntil <= Date.now();
-      },
-      { what: 'every paced job to be in Redis and due', timeoutMs: 20_000 },
-    );
+    // Without a cap where the sends happen, all 20 would go the moment workers start.
+    await allPacedJobsDue(h, created.body.id, RECIPIENTS);
 
     h.startWebhookWorker({ signingSecret: SECRET, concurrency: 10 });
     h.startWebhookWorker({ signingSecret: SECRET, concurrency: 10 });
@@ -157,6 +164,39 @@ describe('campaign throttle when the jobs come due together (no worker was runni
     );
     expect(rows).toHaveLength(RECIPIENTS);
     expect(rows.every((r) => r.attempt === 1 && r.outcome === 'sent')).toBe(true);
+  });
+});
+
+describe('campaign throttle of batch jobs (perSecond 40: four deliveries a job)', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+    h.startScheduler();
+  });
+  afterAll(async () => {
+    await h.close();
+    await receiver.stop();
+  });
+
+  it('holds the pace whose campaign and rate the batch stores once for its members', async () => {
+    const perSecond = 40;
+    const recipients = 80;
+    await insertRecipients(h, 'batched', receiver, recipients);
+    const created = await throttledCampaign(h, perSecond);
+    await allPacedJobsDue(h, created.body.id, recipients);
+    const [job] = await h.queues.get('webhook.campaign')!.getJobs(['waiting']);
+    expect(job!.data).toMatchObject({
+      shared: { campaignId: created.body.id, throttlePerSecond: perSecond },
+    });
+
+    h.startWebhookWorker({ signingSecret: SECRET, concurrency: 10 });
+    const times = arrivalTimes(await receiver.waitFor('batched', recipients, 30_000));
+    // 80 at 40/s: the last is due 1.9 s after the first; unthrottled, all 80 go at once.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(1700);
+    expect(busiestSecond(times)).toBeLessThanOrEqual(perSecond + 8);
   });
 });
 
