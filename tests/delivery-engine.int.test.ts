@@ -215,6 +215,47 @@ describe('delivery engine (webhook channel)', () => {
     expect(receiver.total).toBe(0);
   });
 
+  it('sweeps a failed batch job into one dead letter per member, each a whole payload', async () => {
+    const res = await request(h.app)
+      .post('/v1/notifications/batch')
+      .set(bearer(writer))
+      .send({
+        items: ['swept-a', 'swept-b'].map((path) => ({
+          to: { webhookUrl: receiver.url(path) },
+          channels: ['webhook'],
+          content: { webhook: { payload: { path } } },
+        })),
+      })
+      .expect(202);
+    const deliveryIds = (res.body.items as { deliveries: { id: string }[] }[]).map(
+      (i) => i.deliveries[0]!.id,
+    );
+    const queue = h.queues.get('webhook.transactional')!;
+    const connection = createWorkerConnection(TEST_REDIS_URL);
+    const bare = new Worker(queue.name, null, { connection, prefix: h.prefix, autorun: false });
+    const job = await bare.getNextJob('sweep-test');
+    // What the members have alike is stored once, in the batch.
+    expect(job?.data).toMatchObject({ kind: 'batch', shared: { channel: 'webhook', v: 1 } });
+    await job!.moveToFailed(new UnrecoverableError('lock lost'), 'sweep-test');
+    await bare.close();
+    await connection.quit();
+
+    h.startWebhookWorker({ signingSecret: SECRET, sweepIntervalMs: 100 });
+    for (const [i, deliveryId] of deliveryIds.entries()) {
+      const dead = await waitFor(() => h.dlq('webhook').getJob(deliveryId), {
+        what: `the dead letter of member ${i}`,
+      });
+      expect(dead.data.job).toMatchObject({
+        v: 1,
+        deliveryId,
+        channel: 'webhook',
+        lane: 'transactional',
+        content: { payload: { path: ['swept-a', 'swept-b'][i] } },
+      });
+    }
+    expect(receiver.total).toBe(0);
+  });
+
   it('redriven deliveries whose transient retries ran out get fresh attempts and keep their history', async () => {
     // Five attempts fail; after the redrive four more fail and the fifth succeeds:
     // only a full fresh set of five attempts gets there.
