@@ -134,10 +134,12 @@ export function batchJobData(channel: Channel, lane: Lane, payloads: unknown[]):
   const shared = sharedFields(payloads);
   if (!shared)
     return { v: JOB_PAYLOAD_VERSION, kind: 'batch', channel, lane, deliveries: payloads };
-  const keys = Object.keys(shared);
+  // Copied key by key rather than cloned and deleted from: an object that
+  // loses properties turns into a slow dictionary for everything after.
   const deliveries = payloads.map((p) => {
-    const own = { ...(p as Record<string, unknown>) };
-    for (const key of keys) delete own[key];
+    const own: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(p as Record<string, unknown>))
+      if (!Object.hasOwn(shared, key)) own[key] = value;
     return own;
   });
   return { v: JOB_PAYLOAD_VERSION, kind: 'batch', channel, lane, shared, deliveries };
