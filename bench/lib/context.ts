@@ -102,7 +102,7 @@ export function startWebhookWorker(
   );
 }
 
-/** Waits until a service's ops server (METRICS_PORT) answers /readyz: its queues and pools are up. */
+/** Waits until a service answers /readyz on `port` (the gateway's PORT, another's METRICS_PORT). */
 export async function serviceReady(port: number, what: string): Promise<void> {
   await waitUntil(
     () =>
@@ -149,15 +149,7 @@ export async function startGateway(ctx: BenchContext, port: number): Promise<Chi
     serviceEnv(ctx, { PORT: String(port), JWT_SECRET }),
     'gateway',
   );
-  await waitUntil(
-    () =>
-      fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    30_000,
-    'the gateway to be ready',
-  );
+  await serviceReady(port, 'the gateway');
   return gateway;
 }
 
