@@ -46,6 +46,20 @@ describe('delivery engine (webhook channel)', () => {
     return { id: res.body.id as string, deliveryId: res.body.deliveries[0].id as string };
   }
 
+  /**
+   * A bare BullMQ worker takes the next job of a lane and fails it outside
+   * our processor, as a lost lock or too many stalls would.
+   */
+  async function failOutsideProcessor(queueName: string) {
+    const connection = createWorkerConnection(TEST_REDIS_URL);
+    const bare = new Worker(queueName, null, { connection, prefix: h.prefix, autorun: false });
+    const job = await bare.getNextJob('sweep-test');
+    await job?.moveToFailed(new UnrecoverableError('lock lost'), 'sweep-test');
+    await bare.close();
+    await connection.quit();
+    return job;
+  }
+
   const circuitState = async () =>
     (await h.workerMetrics.circuitState.get()).values.find((v) => v.labels.channel === 'webhook')
       ?.value;
@@ -185,15 +199,8 @@ describe('delivery engine (webhook channel)', () => {
   it('sweeps a job left in a lane’s failed set into the DLQ and marks its delivery failed', async () => {
     const { id, deliveryId } = await send('swept');
     const queue = h.queues.get('webhook.transactional')!;
-    // A bare BullMQ worker takes the job and fails it outside our processor,
-    // as a lost lock or too many stalls would.
-    const connection = createWorkerConnection(TEST_REDIS_URL);
-    const bare = new Worker(queue.name, null, { connection, prefix: h.prefix, autorun: false });
-    const job = await bare.getNextJob('sweep-test');
+    const job = await failOutsideProcessor(queue.name);
     expect(job?.id).toBe(deliveryId);
-    await job!.moveToFailed(new UnrecoverableError('lock lost'), 'sweep-test');
-    await bare.close();
-    await connection.quit();
     expect(await queue.getFailedCount()).toBe(1);
 
     h.startWebhookWorker({ signingSecret: SECRET, sweepIntervalMs: 100 });
@@ -231,14 +238,9 @@ describe('delivery engine (webhook channel)', () => {
       (i) => i.deliveries[0]!.id,
     );
     const queue = h.queues.get('webhook.transactional')!;
-    const connection = createWorkerConnection(TEST_REDIS_URL);
-    const bare = new Worker(queue.name, null, { connection, prefix: h.prefix, autorun: false });
-    const job = await bare.getNextJob('sweep-test');
+    const job = await failOutsideProcessor(queue.name);
     // What the members have alike is stored once, in the batch.
     expect(job?.data).toMatchObject({ kind: 'batch', shared: { channel: 'webhook', v: 1 } });
-    await job!.moveToFailed(new UnrecoverableError('lock lost'), 'sweep-test');
-    await bare.close();
-    await connection.quit();
 
     h.startWebhookWorker({ signingSecret: SECRET, sweepIntervalMs: 100 });
     for (const [i, deliveryId] of deliveryIds.entries()) {
