@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import {
   benchToken,
+  GATEWAY_PROCESSES,
   n,
   resetState,
   SCALE,
@@ -61,7 +62,15 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
     unit: 'notifications/s',
     target: '>= 10,000/s',
     pass: perSecond >= 10_000 && accepted === requests * 1000,
-    detail: { requests, itemsPerRequest: 1000, inFlight, seconds, accepted, cpu },
+    detail: {
+      requests,
+      itemsPerRequest: 1000,
+      inFlight,
+      seconds,
+      accepted,
+      gatewayProcesses: GATEWAY_PROCESSES,
+      cpu,
+    },
   });
 
   // Single sends at a steady 1,000 requests/s (open loop, Poisson arrivals).
@@ -85,19 +94,15 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
     cpuSnapshot(pids),
     single.requests / single.achievedRate,
   );
-  // Capacity: as many single sends as 32 callers waiting on their answers get through.
-  await resetState(ctx);
-  const capacityBefore = cpuSnapshot(pids);
-  const capacity = await autocannon({
-    url: `http://127.0.0.1:${GATEWAY_PORT}/v1/notifications`,
-    method: 'POST',
-    connections: 32,
-    duration: Math.max(3, Math.round(8 * Math.min(1, SCALE))),
-    headers: { authorization: auth, 'content-type': 'application/json' },
-    body: JSON.stringify(item(1)),
-  });
-  const capacityCpu = cpuShare(capacityBefore, cpuSnapshot(pids), capacity.duration);
+  const capacity = await measureCapacity(ctx, auth, pids);
   await gateway.stop();
+  // The same with a second gateway process (GATEWAY_PROCESSES=2): what the gateway
+  // alone can take when it may use both cores.
+  const twoProcesses = await startGateway(ctx, GATEWAY_PORT, 2);
+  // Warm-up, not measured: a fresh gateway's processes take several seconds to compile their hot paths.
+  await measureCapacity(ctx, auth, { gateway: twoProcesses.process.pid });
+  const capacityTwo = await measureCapacity(ctx, auth, { gateway: twoProcesses.process.pid });
+  await twoProcesses.stop();
   // The reference: the same load on express alone (JSON in, 202 JSON out, nothing else).
   const floor = await startSink('bench/express-floor.ts');
   const floorUrl = `http://127.0.0.1:${floor.port}`;
@@ -117,7 +122,7 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
     unit: 'ms',
     target: '<= 25 ms',
     pass: single.p99 <= 25 && ok === single.requests && single.achievedRate >= 950,
-    detail: { ...single, cpu: singleCpu },
+    detail: { ...single, gatewayProcesses: GATEWAY_PROCESSES, cpu: singleCpu },
   });
   ctx.report({
     figure: 'reference: express alone (JSON in, 202 out), p99 at 1,000 req/s',
@@ -127,18 +132,49 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
     pass: (bare.statuses[202] ?? 0) === bare.requests,
     detail: { ...bare, cpu: bareCpu },
   });
+  reportCapacity(ctx, capacity, GATEWAY_PROCESSES);
+  reportCapacity(ctx, capacityTwo, 2);
+}
+
+interface Capacity {
+  result: autocannon.Result;
+  cpu: Record<string, string>;
+}
+
+/** Capacity: as many single sends as 32 callers waiting on their answers get through. */
+async function measureCapacity(
+  ctx: BenchContext,
+  auth: string,
+  pids: Record<string, number | undefined>,
+  seconds = Math.max(3, Math.round(8 * Math.min(1, SCALE))),
+): Promise<Capacity> {
+  await resetState(ctx);
+  const before = cpuSnapshot(pids);
+  const result = await autocannon({
+    url: `http://127.0.0.1:${GATEWAY_PORT}/v1/notifications`,
+    method: 'POST',
+    connections: 32,
+    duration: seconds,
+    headers: { authorization: auth, 'content-type': 'application/json' },
+    body: JSON.stringify(item(1)),
+  });
+  return { result, cpu: cpuShare(before, cpuSnapshot(pids), result.duration) };
+}
+
+function reportCapacity(ctx: BenchContext, { result, cpu }: Capacity, processes: number): void {
   ctx.report({
-    figure: 'reference: single POST /v1/notifications capacity, 32 callers (autocannon)',
-    value: capacity.requests.average,
+    figure: `reference: single POST /v1/notifications capacity, 32 callers (autocannon), ${processes} gateway process${processes === 1 ? '' : 'es'}`,
+    value: result.requests.average,
     unit: 'req/s',
     target: 'reference',
-    pass: capacity.non2xx === 0 && capacity.errors === 0,
+    pass: result.non2xx === 0 && result.errors === 0,
     detail: {
-      p50: capacity.latency.p50,
-      p99: capacity.latency.p99,
-      non2xx: capacity.non2xx,
-      errors: capacity.errors,
-      cpu: capacityCpu,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      gatewayProcesses: processes,
+      cpu,
     },
   });
 }

@@ -142,11 +142,27 @@ export async function waitUntil(
   }
 }
 
+/**
+ * Processes the bench runs the gateway as (GATEWAY_PROCESSES), unless a
+ * figure says otherwise: the default, 1. On two cores shared with Postgres,
+ * Redis and the load, a second process costs more than it brings except
+ * where the gateway alone is the limit (the capacity reference).
+ */
+export const GATEWAY_PROCESSES = Number(process.env.BENCH_GATEWAY_PROCESSES ?? 1);
+
 /** Starts a gateway child on a port and waits until it answers /readyz. */
-export async function startGateway(ctx: BenchContext, port: number): Promise<Child> {
+export async function startGateway(
+  ctx: BenchContext,
+  port: number,
+  processes = GATEWAY_PROCESSES,
+): Promise<Child> {
   const gateway = runChild(
     'services/gateway/src/main.ts',
-    serviceEnv(ctx, { PORT: String(port), JWT_SECRET }),
+    serviceEnv(ctx, {
+      PORT: String(port),
+      JWT_SECRET,
+      GATEWAY_PROCESSES: String(processes),
+    }),
     'gateway',
   );
   await serviceReady(port, 'the gateway');

@@ -18,9 +18,18 @@ function cpuSecondsOf(pid: number, reaped = false): number {
   }
 }
 
+/** A process with its children (a clustered gateway's processes), reaped ones included. */
+function cpuSecondsOfTree(pid: number): number {
+  return pgrep(['-P', String(pid)]).reduce((s, p) => s + cpuSecondsOf(p), cpuSecondsOf(pid, true));
+}
+
 function pidsOf(name: string): number[] {
+  return pgrep(['-x', name]);
+}
+
+function pgrep(args: string[]): number[] {
   try {
-    return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' })
+    return execFileSync('pgrep', args, { encoding: 'utf8' })
       .trim()
       .split('\n')
       .filter(Boolean)
@@ -40,7 +49,8 @@ export function cpuSnapshot(children: Record<string, number | undefined>): Recor
     postgres: pidsOf('postgres').reduce((s, p) => s + cpuSecondsOf(p, true), 0),
     bench: cpuSecondsOf(process.pid),
   };
-  for (const [name, pid] of Object.entries(children)) if (pid) snapshot[name] = cpuSecondsOf(pid);
+  for (const [name, pid] of Object.entries(children))
+    if (pid) snapshot[name] = cpuSecondsOfTree(pid);
   return snapshot;
 }
 

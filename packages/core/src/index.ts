@@ -16,6 +16,7 @@ export * from './readiness';
 export * from './ops-server';
 export * from './queues';
 export * from './service-runner';
+export * from './process-cluster';
 export * from './dead-letter';
 export * from './circuit-status';
 export * from './cancellations';

@@ -1,13 +1,23 @@
+import cluster from 'node:cluster';
 import { ConfigError } from './config/env';
+import { EXIT_CONFIG } from './exit-codes';
 import { createLogger, type Logger } from './logger';
+import { superviseProcesses } from './process-cluster';
 import { ResourceStack } from './resource-stack';
 
-/** Exit code for invalid configuration (sysexits EX_CONFIG): the supervisor does not restart it. */
-export const EXIT_CONFIG = 78;
+export { EXIT_CONFIG } from './exit-codes';
 
 export interface ServiceContext {
   log: Logger;
   stack: ResourceStack;
+}
+
+export interface RunServiceOptions<C> {
+  /**
+   * How many processes run the service, sharing its port (node:cluster);
+   * 1, the default, runs it in this process.
+   */
+  processes?: (config: C) => number;
 }
 
 /**
@@ -15,11 +25,14 @@ export interface ServiceContext {
  * stops the service at once, naming the variable), then wire resources on a
  * stack released in reverse on SIGTERM/SIGINT. An uncaught error is logged
  * and ends the process, so the supervisor restarts it from a clean state.
+ * With several processes this one only supervises them (superviseProcesses),
+ * after checking the configuration once for all.
  */
 export function runService<C extends { logLevel: string }>(
   name: string,
   loadConfig: () => C,
   main: (config: C, ctx: ServiceContext) => Promise<void>,
+  options: RunServiceOptions<C> = {},
 ): void {
   let config: C;
   try {
@@ -31,7 +44,13 @@ export function runService<C extends { logLevel: string }>(
     }
     throw err;
   }
-  const log = createLogger(name, config.logLevel);
+  const processes = options.processes?.(config) ?? 1;
+  if (processes > 1 && cluster.isPrimary) {
+    superviseProcesses({ processes, log: createLogger(name, config.logLevel) });
+    return;
+  }
+  const base = createLogger(name, config.logLevel);
+  const log = cluster.isWorker ? base.child({ worker: cluster.worker!.id }) : base;
   const stack = new ResourceStack(log);
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');

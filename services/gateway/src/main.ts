@@ -51,4 +51,5 @@ runService(
     );
     log.info({ port: (server.address() as AddressInfo).port }, 'gateway listening');
   },
+  { processes: (config) => config.processes },
 );

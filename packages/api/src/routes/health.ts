@@ -1,6 +1,12 @@
 import { Router } from 'express';
-import { createReadinessProbe, type Logger, type ReadinessCheck } from '@herald/core';
+import {
+  createReadinessProbe,
+  metricsSource,
+  type Logger,
+  type ReadinessCheck,
+} from '@herald/core';
 import type { Registry } from 'prom-client';
+import { ProblemError, sendProblem } from '../problem';
 
 /**
  * Liveness, readiness and metrics. Readiness is logged when it changes (with
@@ -13,6 +19,8 @@ export function healthRoutes(deps: {
 }): Router {
   const router = Router();
   const probeReadiness = createReadinessProbe(deps.checks, deps.log);
+  // Every gateway process's metrics together when GATEWAY_PROCESSES > 1.
+  const metrics = metricsSource(deps.registry);
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -23,7 +31,13 @@ export function healthRoutes(deps: {
       .json({ status: result.ok ? 'ok' : 'unavailable', checks: result.checks });
   });
   router.get('/metrics', async (_req, res) => {
-    res.type(deps.registry.contentType).send(await deps.registry.metrics());
+    try {
+      res.type(deps.registry.contentType).send(await metrics());
+    } catch (err) {
+      // Only when another process is to answer (GATEWAY_PROCESSES > 1) and does not.
+      deps.log.warn({ err }, 'metrics unavailable');
+      sendProblem(res, new ProblemError(503, 'Metrics unavailable', (err as Error).message));
+    }
   });
   return router;
 }

@@ -21,6 +21,7 @@ describe('gateway configuration', () => {
     const config = loadGatewayConfig({ JWT_SECRET: SECRET });
     expect(config).toMatchObject({
       port: 3000,
+      processes: 1,
       redisUrl: 'redis://127.0.0.1:6379',
       databaseUrl: 'postgresql://postgres@127.0.0.1:5432/herald',
       queuePrefix: '{herald}',
@@ -30,6 +31,15 @@ describe('gateway configuration', () => {
       retry: { baseMs: 1000, maxMs: 600_000, attempts: { transactional: 5, campaign: 3 } },
     });
     expect(config.admin).toBeUndefined();
+  });
+
+  it('runs GATEWAY_PROCESSES processes, from 1 to 64', () => {
+    expect(loadGatewayConfig({ JWT_SECRET: SECRET, GATEWAY_PROCESSES: '4' }).processes).toBe(4);
+    for (const bad of ['0', '65', 'two', '1.5']) {
+      expect(
+        problemsOf(() => loadGatewayConfig({ JWT_SECRET: SECRET, GATEWAY_PROCESSES: bad })),
+      ).toEqual(['GATEWAY_PROCESSES']);
+    }
   });
 
   it('refuses to start without JWT_SECRET or JWT_PUBLIC_KEY, naming the variable', () => {

@@ -23,6 +23,8 @@ export interface JwtVerificationConfig {
 
 export interface GatewayConfig extends CommonConfig {
   port: number;
+  /** Gateway processes sharing PORT (GATEWAY_PROCESSES); more than 1 uses node:cluster. */
+  processes: number;
   jwt: JwtVerificationConfig;
   /** Bull Board credentials; undefined keeps the dashboard off. */
   admin?: { user: string; password: string };
@@ -53,6 +55,7 @@ const gatewayEnvSchema = commonEnvSchema
   .extend(retryEnvSchema.shape)
   .extend({
     PORT: envInt(3000, 0, 65535),
+    GATEWAY_PROCESSES: envInt(1, 1, 64),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters (256 bits)').optional(),
     JWT_PUBLIC_KEY: z.string().transform(parsePublicKey).optional(),
     JWT_ISSUER: z.string().default('herald'),
@@ -88,6 +91,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   return {
     ...toCommonConfig(parsed),
     port: parsed.PORT,
+    processes: parsed.GATEWAY_PROCESSES,
     jwt: {
       secret: parsed.JWT_SECRET,
       publicKey: parsed.JWT_PUBLIC_KEY,
