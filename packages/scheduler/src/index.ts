@@ -3,3 +3,4 @@ export * from './outbox-relay';
 export * from './campaign-fanout';
 export * from './campaign-page-relay';
 export * from './maintenance';
+export * from './retention';

@@ -12,7 +12,7 @@ import {
   startOpsServer,
 } from '@herald/core';
 import { createDatabase } from '@herald/db';
-import { createScheduler } from '@herald/scheduler';
+import { createScheduler, RetentionPurger } from '@herald/scheduler';
 
 runService(
   'scheduler',
@@ -52,6 +52,14 @@ runService(
       'scheduler',
     );
     scheduler.start();
+    if (config.retentionDays > 0) {
+      const purger = stack.own(
+        new RetentionPurger({ pool: db.pool, days: config.retentionDays, log, registry }),
+        (p) => p.close(),
+        'retention',
+      );
+      purger.start();
+    }
     const ops = await startOpsServer({
       port: config.metricsPort,
       registry,
@@ -68,6 +76,9 @@ runService(
     stack.own(ops, (o) => o.close(), 'ops-server');
     if (!config.unsubscribeSecret)
       log.warn('no UNSUBSCRIBE_SECRET or JWT_SECRET: campaign emails go without unsubscribe links');
-    log.info({ metricsPort: ops.port }, 'scheduler started');
+    log.info(
+      { metricsPort: ops.port, retentionDays: config.retentionDays || 'forever' },
+      'scheduler started',
+    );
   },
 );

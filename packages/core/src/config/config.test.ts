@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { loadMigrateConfig, loadStartConfig, loadTokenConfig } from './cli';
 import { ConfigError } from './env';
 import { loadGatewayConfig } from './gateway';
+import { loadSchedulerConfig } from './scheduler';
 import { loadChannelWorkerConfig, loadEmailConfig } from './worker';
 
 const SECRET = 'x'.repeat(32);
@@ -15,6 +16,18 @@ function problemsOf(fn: () => unknown): string[] {
   }
   throw new Error('expected a ConfigError');
 }
+
+describe('scheduler configuration', () => {
+  it('keeps every notification unless RETENTION_DAYS says how many days to keep', () => {
+    expect(loadSchedulerConfig({}).retentionDays).toBe(0);
+    expect(loadSchedulerConfig({ RETENTION_DAYS: '90' }).retentionDays).toBe(90);
+    for (const bad of ['-1', 'month', '36501']) {
+      expect(problemsOf(() => loadSchedulerConfig({ RETENTION_DAYS: bad }))).toEqual([
+        'RETENTION_DAYS',
+      ]);
+    }
+  });
+});
 
 describe('gateway configuration', () => {
   it('applies the documented defaults', () => {

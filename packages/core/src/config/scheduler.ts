@@ -21,6 +21,8 @@ export interface SchedulerConfig extends CommonConfig {
   /** Campaign-lane jobs allowed to wait per channel before the fan-out holds back. */
   campaignWindowJobs: number;
   campaignPageSize: number;
+  /** Days settled notifications are kept (RETENTION_DAYS); 0 keeps them all. */
+  retentionDays: number;
 }
 
 const schedulerEnvSchema = commonEnvSchema.extend(retryEnvSchema.shape).extend({
@@ -31,6 +33,7 @@ const schedulerEnvSchema = commonEnvSchema.extend(retryEnvSchema.shape).extend({
   SCHEDULER_TICK_MS: envInt(250, 10, 60_000),
   CAMPAIGN_WINDOW_JOBS: envInt(400, 1, 1_000_000),
   CAMPAIGN_PAGE_SIZE: envInt(1000, 10, 10_000),
+  RETENTION_DAYS: envInt(0, 0, 36_500),
 });
 
 export function loadSchedulerConfig(env: Env): SchedulerConfig {
@@ -44,5 +47,6 @@ export function loadSchedulerConfig(env: Env): SchedulerConfig {
     tickMs: parsed.SCHEDULER_TICK_MS,
     campaignWindowJobs: parsed.CAMPAIGN_WINDOW_JOBS,
     campaignPageSize: parsed.CAMPAIGN_PAGE_SIZE,
+    retentionDays: parsed.RETENTION_DAYS,
   };
 }
