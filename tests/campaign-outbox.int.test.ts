@@ -69,18 +69,23 @@ describe('campaign outbox: one row per fan-out page', () => {
   const expireClaims = () =>
     h.db.pool.query("UPDATE campaign_outbox SET claimed_until = now() - interval '1 second'");
 
-  /** A fan-out whose Redis answers reads (the window check) but refuses every write. */
-  async function fanoutThatCannotEnqueue() {
-    const refusing = await laneQueuesRefusingWrites();
-    releases.push(() => refusing.stop());
+  /** A fan-out of pages of PAGE recipients onto these queues. */
+  function fanoutOnto(queues: Harness['queues']) {
     return createCampaignFanout({
       pool: h.db.pool,
-      queues: refusing.queues,
+      queues,
       retry: h.retry,
       links: { publicUrl: 'http://herald.test', unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET },
       log: h.log,
       options: { pageSize: PAGE, enqueueLeaseMs: 60_000 },
     });
+  }
+
+  /** A fan-out whose Redis answers reads (the window check) but refuses every write. */
+  async function fanoutThatCannotEnqueue() {
+    const refusing = await laneQueuesRefusingWrites();
+    releases.push(() => refusing.stop());
+    return fanoutOnto(refusing.queues);
   }
 
   async function insertRecipients(path: string, count: number) {
@@ -184,6 +189,55 @@ describe('campaign outbox: one row per fan-out page', () => {
     expect(new Set(arrivedIds('relayed')).size).toBe(25);
     expect(receiver.received('relayed')).toBe(25);
     expect(await pages()).toEqual([]);
+  });
+
+  it('does not enqueue a page again that reached Redis before the fan-out died, even once its jobs ran', async () => {
+    await insertRecipients('landed', 10);
+    const id = await startCampaign('landed');
+    // Postgres refuses to delete page rows: the fan-out dies between Redis
+    // confirming the page and the row going.
+    await h.db.pool.query(`CREATE FUNCTION refuse_page_release() RETURNS trigger LANGUAGE plpgsql
+      AS $$ BEGIN RAISE EXCEPTION 'fan-out died here'; END $$`);
+    await h.db.pool.query(`CREATE TRIGGER refuse_page_release BEFORE DELETE ON campaign_outbox
+      FOR EACH ROW EXECUTE FUNCTION refuse_page_release()`);
+    try {
+      await expect(fanoutOnto(h.queues).runOnce()).rejects.toThrow(/fan-out died here/);
+    } finally {
+      await h.db.pool.query('DROP TRIGGER refuse_page_release ON campaign_outbox');
+      await h.db.pool.query('DROP FUNCTION refuse_page_release');
+    }
+    const [page] = await pages();
+    const ids = page!.jobs.flatMap((j) => j.deliveryIds);
+    expect(ids).toHaveLength(10);
+
+    // The page's job runs to the end and is removed, as every finished job is.
+    const worker = h.startWebhookWorker({ signingSecret: SECRET, concurrency: 5 });
+    stops.push(() => worker.close());
+    await receiver.waitFor('landed', 10, 20_000);
+    await waitFor(async () => (await view(id)).counts.sent === 10, { what: 'ten sent' });
+    await worker.close();
+    // One member waits again, untried, as when a worker put it back under a
+    // job id of its own (a paused campaign): the old job must not hand it out
+    // a second time.
+    await h.db.pool.query(
+      `UPDATE deliveries SET status = 'queued', sent_at = NULL, attempts_count = 0 WHERE id = $1`,
+      [ids[0]],
+    );
+
+    await expireClaims();
+    const relay = createCampaignPageRelay({
+      pool: h.db.pool,
+      queues: h.queues,
+      retry: h.retry,
+      log: h.log,
+    });
+    await relay.runOnce();
+
+    expect(await pages()).toEqual([]);
+    const counts = await h.queues
+      .get('webhook.campaign')!
+      .getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+    expect(counts).toEqual({ waiting: 0, delayed: 0, active: 0, prioritized: 0 });
   });
 
   it('leaves out of a late page what was settled or tried meanwhile', async () => {

@@ -73,6 +73,12 @@ export interface PlannedJob {
   deliveryIds: string[];
   /** Not before this many ms from now (a scheduled send coming due). */
   delayMs?: number;
+  /**
+   * Redis refuses this job id again for this long, even once the job has run
+   * and been removed (BullMQ deduplication, throttle mode). Without it, adding
+   * an id again is a no-op only while the job still exists.
+   */
+  dedupeForMs?: number;
 }
 
 /**
@@ -173,8 +179,10 @@ export function batchJobId(deliveryIds: readonly string[]): string {
 }
 
 function optionsOf(job: PlannedJob, retry: RetryConfig): JobsOptions {
-  const options = deliveryJobOptions(job.lane, retry, job.jobId);
-  return job.delayMs && job.delayMs > 0 ? { ...options, delay: Math.round(job.delayMs) } : options;
+  const options: JobsOptions = deliveryJobOptions(job.lane, retry, job.jobId);
+  if (job.delayMs && job.delayMs > 0) options.delay = Math.round(job.delayMs);
+  if (job.dedupeForMs) options.deduplication = { id: job.jobId, ttl: job.dedupeForMs };
+  return options;
 }
 
 /**

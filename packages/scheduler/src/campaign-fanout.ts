@@ -27,6 +27,7 @@ import {
 } from '@herald/db';
 import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
+import { CAMPAIGN_JOB_DEDUPE_MS } from './campaign-page-relay';
 
 export interface CampaignFanoutOptions {
   /** Recipients read per batch (keyset pagination). */
@@ -220,7 +221,12 @@ export function createCampaignFanout(deps: {
         }
         // Committed: now to Redis. What fails here stays in the outbox for the relay.
         if (deps.deliveries) countSkippedDeliveries(deps.deliveries, result.deliveries);
-        const { failed } = await enqueueJobs(deps.queues, result.due, deps.retry, 10_000);
+        const { failed } = await enqueueJobs(
+          deps.queues,
+          result.due.map((job) => ({ ...job, dedupeForMs: CAMPAIGN_JOB_DEDUPE_MS })),
+          deps.retry,
+          10_000,
+        );
         for (const f of failed)
           deps.log.warn(
             { err: f.error, queue: f.queue },

@@ -15,6 +15,17 @@ import {
 } from '@herald/db';
 import type pg from 'pg';
 
+/**
+ * How long Redis remembers a campaign page job's id after taking it. A page
+ * row outlives its enqueue when the fan-out dies between Redis confirming the
+ * page and Postgres deleting the row; the relay then enqueues it again once
+ * the claim runs out (a minute). By then the jobs may have run and been
+ * removed, and a worker may have put some members back under new job ids
+ * (paused, deferred): enqueued again, the old job would hand those members to
+ * a second worker. Within this time the repeated enqueue is refused instead.
+ */
+export const CAMPAIGN_JOB_DEDUPE_MS = 3_600_000;
+
 export interface CampaignPageRelayOptions {
   /** How long a claimed page is this relay's before another may take it. */
   leaseMs?: number;
@@ -50,6 +61,7 @@ export function pendingPartOf(
     data,
     deliveryIds,
     delayMs: Math.max(0, job.at - now),
+    dedupeForMs: CAMPAIGN_JOB_DEDUPE_MS,
   };
 }
 
