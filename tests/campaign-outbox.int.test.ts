@@ -168,6 +168,50 @@ describe('campaign outbox: one row per fan-out page', () => {
     await queue.obliterate({ force: true });
   });
 
+  it("stores a templated campaign's data once per job; each member is rendered with its own recipient", async () => {
+    const editor = testToken('templates:write', 'outbox-test');
+    await request(h.app)
+      .put('/v1/templates/outbox-greeting')
+      .set(bearer(editor))
+      .send({
+        channels: { webhook: { payload: { hi: '{{ recipient.id }}', deal: '{{ deal }}' } } },
+      })
+      .expect(201);
+    await insertRecipients('templated', 3);
+    const data = { deal: 'spring sale', items: Array.from({ length: 20 }, (_, i) => `item ${i}`) };
+    const res = await request(h.app)
+      .post('/v1/campaigns')
+      .set(bearer(marketer))
+      .send({
+        name: 'templated',
+        channels: ['webhook'],
+        template: 'outbox-greeting',
+        data,
+        audience: { tag: 'templated' },
+      })
+      .expect(202);
+    expect(await expandAll(fanoutOnto(h.queues))).toBe(3);
+
+    const [job] = await h.queues.get('webhook.campaign')!.getJobs(['waiting']);
+    const stored = job!.data as { shared: { data: unknown }; deliveries: object[] };
+    expect(stored.shared.data).toEqual(data);
+    for (const member of stored.deliveries) expect(member).not.toHaveProperty('data');
+
+    startSending();
+    const received = await receiver.waitFor('templated', 3, 20_000);
+    expect(received.map((r) => (r.body as { payload: unknown }).payload)).toEqual(
+      expect.arrayContaining(
+        ['templated-001', 'templated-002', 'templated-003'].map((id) => ({
+          hi: id,
+          deal: 'spring sale',
+        })),
+      ),
+    );
+    await waitFor(async () => (await view(res.body.id as string)).status === 'completed', {
+      what: 'the campaign to complete',
+    });
+  });
+
   it('keeps a page the fan-out could not enqueue as one row, holds the campaign, and the relay sends it once', async () => {
     await insertRecipients('relayed', 25);
     const id = await startCampaign('relayed');

@@ -29,6 +29,8 @@ import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { CAMPAIGN_JOB_DEDUPE_MS } from './campaign-page-relay';
 
+const NO_DATA = Object.freeze({});
+
 export interface CampaignFanoutOptions {
   /** Recipients read per batch (keyset pagination). */
   pageSize?: number;
@@ -143,7 +145,9 @@ export function createCampaignFanout(deps: {
           if (campaign.throttlePerSecond) payload.throttlePerSecond = campaign.throttlePerSecond;
           if (campaign.templateKey) {
             payload.template = templateIn(campaign.templateKey, recipient.locale ?? undefined);
-            payload.data = Object.assign({}, campaign.data, { recipient: { id: recipient.id } });
+            // The campaign's one object for every member, so a job stores it once
+            // (batchJobData's `shared`); the worker adds `recipient` as it renders.
+            payload.data = campaign.data ?? NO_DATA;
           } else payload.content = campaign.content?.[channel];
           if (unsubscribeUrl) payload.unsubscribeUrl = unsubscribeUrl;
           outbox.push({ deliveryId: id, queue: laneQueueName(channel, 'campaign'), payload });

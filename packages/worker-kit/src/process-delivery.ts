@@ -94,7 +94,10 @@ export function createJobProcessor<C extends Channel>(deps: JobProcessorDeps<C>)
     const templated = templatedJobSchema.safeParse(raw);
     if (!templated.success) return { problem: templated.error.message };
     if (!deps.templates) return { problem: 'this worker cannot render templates' };
-    const { template, data: variables, ...rest } = templated.data;
+    const { template, data, ...rest } = templated.data;
+    // A campaign's members share its data; each is rendered with its own recipient.
+    const variables =
+      rest.campaignId && rest.recipientId ? { ...data, recipient: { id: rest.recipientId } } : data;
     try {
       const rendered = await deps.templates.render(
         template.key,
