@@ -96,8 +96,8 @@ export async function ingestFigures(ctx: BenchContext): Promise<void> {
   );
   const capacity = await measureCapacity(ctx, auth, pids);
   await gateway.stop();
-  // The same with a second gateway process (GATEWAY_PROCESSES=2): what the gateway
-  // alone can take when it may use both cores.
+  // The same with a second gateway process (GATEWAY_PROCESSES=2), which may use
+  // the other core: on a machine with cores to spare, what it adds.
   const twoProcesses = await startGateway(ctx, GATEWAY_PORT, 2);
   // Warm-up, not measured: a fresh gateway's processes take several seconds to compile their hot paths.
   await measureCapacity(ctx, auth, { gateway: twoProcesses.process.pid });

@@ -145,8 +145,8 @@ export async function waitUntil(
 /**
  * Processes the bench runs the gateway as (GATEWAY_PROCESSES), unless a
  * figure says otherwise: the default, 1. On two cores shared with Postgres,
- * Redis and the load, a second process costs more than it brings except
- * where the gateway alone is the limit (the capacity reference).
+ * Redis and the load, a second process costs more CPU per request than it
+ * brings; the capacity reference measures both.
  */
 export const GATEWAY_PROCESSES = Number(process.env.BENCH_GATEWAY_PROCESSES ?? 1);
 
