@@ -2,113 +2,23 @@
 // `pnpm start` runs it) as a primary and two processes sharing one port,
 // against the real Redis and Postgres. Each request below goes out on a
 // connection of its own, so the primary spreads them over both processes.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import {
   createTestDatabase,
   deleteKeysWithPrefix,
-  spawnService,
-  TEST_JWT_SECRET,
-  TEST_REDIS_URL,
-  testToken,
   uniqueQueuePrefix,
   waitFor,
   type ServiceProcess,
   type TestDatabase,
 } from '@herald/testkit';
-
-const writer = testToken('notifications:write notifications:read', 'billing');
-
-interface LogLine {
-  msg: string;
-  worker?: number;
-  port?: number;
-  [field: string]: unknown;
-}
-
-function logLines(p: ServiceProcess): LogLine[] {
-  return p
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as LogLine);
-}
-
-/** One request on a connection of its own (no keep-alive agent). */
-function call(
-  port: number,
-  method: string,
-  path: string,
-  body?: object,
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent: false,
-        headers: {
-          authorization: `Bearer ${writer}`,
-          ...(body ? { 'content-type': 'application/json' } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body ? JSON.stringify(body) : undefined);
-  });
-}
-
-const notification = (i: number) => ({
-  to: { webhookUrl: `https://hooks.example.test/processes/${i}` },
-  channels: ['webhook'],
-  content: { webhook: { payload: { i } } },
-});
-
-/**
- * The gateway processes the primary runs: its children running the gateway's
- * main.ts (tsx may also start an esbuild service as a child, to compile what
- * its cache lacks).
- */
-function childPids(pid: number): number[] {
-  let pids: number[];
-  try {
-    pids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return []; // pgrep exits 1 when there are none
-  }
-  return pids.filter((child) => {
-    try {
-      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes(
-        'services/gateway/src/main.ts',
-      );
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import {
+  alive,
+  call,
+  childPids,
+  logLines,
+  notification,
+  spawnGateway,
+} from './support/gateway-process';
 
 function acceptedTotal(exposition: string): number {
   const line = exposition
@@ -133,13 +43,9 @@ describe('GATEWAY_PROCESSES=2: the gateway as two processes sharing its port', (
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
-    gateway = spawnService('gateway', {
+    gateway = spawnGateway({
       DATABASE_URL: testDb.url,
-      REDIS_URL: TEST_REDIS_URL,
       QUEUE_PREFIX: prefix,
-      LOG_LEVEL: 'info',
-      JWT_SECRET: TEST_JWT_SECRET,
-      PORT: '0',
       GATEWAY_PROCESSES: '2',
     });
     const ports = await waitFor(
@@ -205,6 +111,16 @@ describe('GATEWAY_PROCESSES=2: the gateway as two processes sharing its port', (
       { what: 'the primary to log the exit' },
     );
     expect(exited).toMatchObject({ pid: victim, signal: 'SIGKILL' });
+    // While the replacement is still starting, a scrape is answered by the
+    // processes that can answer, at once: it does not wait on the newcomer.
+    await waitFor(() => childPids(gateway.child.pid!).some((pid) => pid !== survivor), {
+      intervalMs: 20,
+      what: 'the replacement process started',
+    });
+    expect(listening().has(3)).toBe(false);
+    const duringRestart = await call(port, 'GET', '/metrics');
+    expect(duringRestart.status).toBe(200);
+    expect(acceptedTotal(duringRestart.text)).toBeGreaterThanOrEqual(4);
     await waitFor(() => listening().has(3), {
       timeoutMs: 60_000,
       what: 'a third process listening in place of the killed one',
@@ -240,11 +156,8 @@ describe('GATEWAY_PROCESSES=2 when its processes cannot start', () => {
     await new Promise<void>((resolve) => holder.listen(0, resolve));
     const testDb = await createTestDatabase();
     try {
-      const gateway = spawnService('gateway', {
+      const gateway = spawnGateway({
         DATABASE_URL: testDb.url,
-        REDIS_URL: TEST_REDIS_URL,
-        LOG_LEVEL: 'info',
-        JWT_SECRET: TEST_JWT_SECRET,
         PORT: String((holder.address() as AddressInfo).port),
         GATEWAY_PROCESSES: '2',
       });

@@ -8,6 +8,7 @@ import {
   type GatewayConfig,
   type Logger,
   type Redis,
+  type ResourceStack,
 } from '@herald/core';
 import type { Database, OutboxAcknowledger } from '@herald/db';
 import { createTemplateRenderer, loadStoredTemplate } from '@herald/templates';
@@ -38,6 +39,12 @@ export interface AppDeps {
   outboxAck: OutboxAcknowledger;
   registry: Registry;
   log: Logger;
+  /**
+   * The service's resources: what the app must finish on shutdown (enqueues
+   * still behind their answers) is released after the HTTP server closes,
+   * before the queues and Redis it needs.
+   */
+  stack?: ResourceStack;
   now?: () => Date;
 }
 
@@ -72,6 +79,7 @@ export function createApp(deps: AppDeps): Express {
     log: deps.log,
     now: deps.now,
   });
+  deps.stack?.defer('enqueues behind answers', () => notifications.close());
 
   // First: the ingest routes are the hot ones, no other router need look at them.
   app.use(notificationRoutes({ authorize, notifications, db: deps.db }));

@@ -3,8 +3,17 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
 import { EXIT_CONFIG } from './exit-codes';
 import type { Logger } from './logger';
 
+/** A process asks the primary for every process's metrics added up (its GET /metrics). */
 const METRICS_REQUEST = 'herald:cluster-metrics-request';
 const METRICS_RESPONSE = 'herald:cluster-metrics-response';
+/** A process can answer COLLECT from now on (sent before it listens). */
+const COLLECTOR_READY = 'herald:metrics-collector-ready';
+/** The primary asks one process for its own registry's metrics. */
+const COLLECT_REQUEST = 'herald:metrics-collect';
+const COLLECT_RESPONSE = 'herald:metrics-collected';
+
+/** One process's registry, as prom-client serialises it for aggregation. */
+type ProcessMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 interface MetricsRequest {
   type: typeof METRICS_REQUEST;
@@ -18,6 +27,18 @@ interface MetricsResponse {
   error?: string;
 }
 
+interface CollectRequest {
+  type: typeof COLLECT_REQUEST;
+  id: number;
+}
+
+interface CollectResponse {
+  type: typeof COLLECT_RESPONSE;
+  id: number;
+  metrics?: ProcessMetrics;
+  error?: string;
+}
+
 export interface SupervisorOptions {
   /** How many copies of the service to run. */
   processes: number;
@@ -26,6 +47,8 @@ export interface SupervisorOptions {
   startupGraceMs?: number;
   /** Failed starts in a row after which the supervisor gives up and exits 1. */
   maxFailedStarts?: number;
+  /** How long a scrape waits for each process's metrics. */
+  collectTimeoutMs?: number;
 }
 
 /**
@@ -37,14 +60,13 @@ export interface SupervisorOptions {
  * - on SIGTERM/SIGINT passes SIGTERM on, waits for every copy to drain and
  *   exit, then exits;
  * - answers a copy's request for the metrics of all copies together
- *   (prom-client's AggregatorRegistry), so /metrics reads the same whichever
- *   copy serves it.
+ *   (MetricsCollector), so /metrics reads the same whichever copy serves it.
  */
 export function superviseProcesses(options: SupervisorOptions): void {
   const { processes, log } = options;
   const startupGraceMs = options.startupGraceMs ?? 10_000;
   const maxFailedStarts = options.maxFailedStarts ?? 5;
-  const aggregator = new AggregatorRegistry();
+  const metrics = new MetricsCollector(options.collectTimeoutMs ?? 3000);
   const startedAt = new Map<number, number>();
   let failedStarts = 0;
   let stopping = false;
@@ -65,17 +87,21 @@ export function superviseProcesses(options: SupervisorOptions): void {
   };
 
   cluster.on('message', (worker: Worker, message: unknown) => {
-    if (!isMessage<MetricsRequest>(message, METRICS_REQUEST)) return;
-    const reply = (body: Omit<MetricsResponse, 'type' | 'id'>) => {
-      if (worker.isConnected()) worker.send({ type: METRICS_RESPONSE, id: message.id, ...body });
-    };
-    aggregator.clusterMetrics().then(
-      (text) => reply({ text }),
-      (err: Error) => reply({ error: err.message }),
-    );
+    if (isMessage(message, COLLECTOR_READY)) metrics.add(worker);
+    else if (isMessage<CollectResponse>(message, COLLECT_RESPONSE)) metrics.settle(message);
+    else if (isMessage<MetricsRequest>(message, METRICS_REQUEST)) {
+      const reply = (body: Omit<MetricsResponse, 'type' | 'id'>) => {
+        if (worker.isConnected()) worker.send({ type: METRICS_RESPONSE, id: message.id, ...body });
+      };
+      metrics.collect().then(
+        (text) => reply({ text }),
+        (err: Error) => reply({ error: err.message }),
+      );
+    }
   });
 
   cluster.on('exit', (worker, code, signal) => {
+    metrics.remove(worker);
     const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
     startedAt.delete(worker.id);
     if (stopping) {
@@ -115,22 +141,93 @@ export function superviseProcesses(options: SupervisorOptions): void {
 }
 
 /**
+ * The primary's side of /metrics across processes. It asks only processes that
+ * said they can answer: prom-client's AggregatorRegistry.clusterMetrics() asks
+ * every process, and one still starting (a replacement) never answers, so
+ * every scrape during a restart waited 5 s and failed. Its own
+ * AggregatorRegistry.aggregate() adds the answers up.
+ */
+class MetricsCollector {
+  private readonly collectors = new Set<Worker>();
+  private readonly pending = new Map<
+    number,
+    { worker: Worker; settle: (metrics: ProcessMetrics | Error | undefined) => void }
+  >();
+  private nextId = 0;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  add(worker: Worker): void {
+    this.collectors.add(worker);
+  }
+
+  /** A process that exits is left out, and so are its answers still awaited (its counts went with it). */
+  remove(worker: Worker): void {
+    this.collectors.delete(worker);
+    for (const { worker: asked, settle } of this.pending.values())
+      if (asked === worker) settle(undefined);
+  }
+
+  settle(response: CollectResponse): void {
+    this.pending
+      .get(response.id)
+      ?.settle(response.metrics ?? new Error(response.error ?? 'no metrics'));
+  }
+
+  async collect(): Promise<string> {
+    const answers = await Promise.all(
+      [...this.collectors].filter((w) => w.isConnected()).map((w) => this.ask(w)),
+    );
+    const present = answers.filter((a): a is ProcessMetrics => a !== undefined);
+    return AggregatorRegistry.aggregate(present).metrics();
+  }
+
+  private ask(worker: Worker): Promise<ProcessMetrics | undefined> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => settle(new Error(`process ${worker.id} did not answer with its metrics in time`)),
+        this.timeoutMs,
+      );
+      const settle = (metrics: ProcessMetrics | Error | undefined) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        if (metrics instanceof Error) reject(metrics);
+        else resolve(metrics);
+      };
+      this.pending.set(id, { worker, settle });
+      worker.send({ type: COLLECT_REQUEST, id } satisfies CollectRequest);
+    });
+  }
+}
+
+/**
  * What GET /metrics serves: this process's registry, or, in a copy run by
  * superviseProcesses, every copy's metrics added up by the primary.
  */
 export function metricsSource(registry: Registry, timeoutMs = 10_000): () => Promise<string> {
   if (!cluster.isWorker) return () => registry.metrics();
-  // The primary collects from this registry; constructing an
-  // AggregatorRegistry is what installs prom-client's listener that answers it.
-  AggregatorRegistry.setRegistries([registry]);
-  new AggregatorRegistry();
   const waiting = new Map<number, (response: MetricsResponse) => void>();
   let nextId = 0;
   process.on('message', (message: unknown) => {
     if (isMessage<MetricsResponse>(message, METRICS_RESPONSE)) waiting.get(message.id)?.(message);
+    else if (isMessage<CollectRequest>(message, COLLECT_REQUEST)) {
+      const reply = (body: Omit<CollectResponse, 'type' | 'id'>) => {
+        if (process.connected) process.send!({ type: COLLECT_RESPONSE, id: message.id, ...body });
+      };
+      registry.getMetricsAsJSON().then(
+        (metrics) => reply({ metrics }),
+        (err: Error) => reply({ error: err.message }),
+      );
+    }
   });
+  process.send!({ type: COLLECTOR_READY });
   return () =>
     new Promise<string>((resolve, reject) => {
+      if (!process.connected) {
+        reject(new Error('the primary process is gone'));
+        return;
+      }
       const id = nextId++;
       const timer = setTimeout(() => {
         waiting.delete(id);

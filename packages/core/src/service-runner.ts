@@ -61,9 +61,28 @@ export function runService<C extends { logLevel: string }>(
     process.exit(1);
   });
   stack.closeOn(['SIGTERM', 'SIGINT']);
+  if (cluster.isWorker) drainWhenPrimaryIsLost(stack, log);
   main(config, { log, stack }).catch(async (err: unknown) => {
     log.fatal({ err }, 'failed to start');
     await stack.close();
     process.exit(1);
+  });
+}
+
+/**
+ * node:cluster ends a process the moment its primary goes (killed, OOM):
+ * requests in flight would be cut off unanswered, accepted or not. Without
+ * its primary no new connection reaches the process, so it drains as on
+ * SIGTERM (answers what it holds, flushes its writes) and exits.
+ */
+function drainWhenPrimaryIsLost(stack: ResourceStack, log: Logger): void {
+  // Node's own listener is the one that exits at once; it is the only one at this point.
+  process.removeAllListeners('disconnect');
+  process.once('disconnect', () => {
+    log.warn('the primary process is gone; draining, then exiting');
+    void stack.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   });
 }

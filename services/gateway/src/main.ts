@@ -43,6 +43,7 @@ runService(
       outboxAck,
       registry,
       log,
+      stack,
     });
     const server = createHttpServer(app).listen(config.port);
     stack.own(server, (s) => new Promise((resolve) => s.close(resolve)), 'http');

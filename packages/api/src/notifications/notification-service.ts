@@ -267,6 +267,16 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       await dispatch(due);
       return results as (AcceptedResponse | ProblemError)[];
     },
+
+    /**
+     * For shutdown, once no request is left: sends on the enqueues that were
+     * still waiting behind their answers, and waits for Redis to confirm them,
+     * so they need not wait for the outbox relay.
+     */
+    async close(): Promise<void> {
+      await enqueues.close();
+      await inserts.close();
+    },
   };
 }
 
