@@ -382,3 +382,74 @@ describe('campaign validation and state conflicts', () => {
     expect((await campaignView(h, id)).status).toBe('completed');
   });
 });
+
+describe('listing campaigns', () => {
+  let h: Harness;
+  const created: string[] = [];
+
+  beforeAll(async () => {
+    h = await createHarness(); // no scheduler: campaigns stay as created
+    await insertRecipients(h, 1, { prefix: 'l-', tag: 'listed' });
+    for (let i = 0; i < 5; i++) {
+      const body = {
+        ...webhookCampaign(`listed ${i}`, { tag: 'listed' }),
+        sendAt: '2099-01-01T00:00:00Z',
+      };
+      created.push(((await postCampaign(h, body).expect(202)).body as { id: string }).id);
+    }
+    await request(h.app)
+      .post(`/v1/campaigns/${created[1]}/cancel`)
+      .set(bearer(marketer))
+      .expect(202);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const list = (query: string, token = marketer) =>
+    request(h.app).get(`/v1/campaigns${query}`).set(bearer(token));
+
+  it('pages through every campaign once, newest first, by following next', async () => {
+    const seen: CampaignView[] = [];
+    let query = '?limit=2';
+    for (;;) {
+      const res = await list(query).expect(200);
+      const page = res.body as { items: CampaignView[]; next?: string };
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items);
+      if (!page.next) break;
+      expect(page.next).toBe(page.items[page.items.length - 1]!.id);
+      query = `?limit=2&before=${page.next}`;
+    }
+    expect(seen.map((c) => c.id)).toEqual([...created].reverse());
+    expect(seen[0]).toMatchObject({
+      name: 'listed 4',
+      status: 'scheduled',
+      channels: ['webhook'],
+      counts: { total: 0 },
+    });
+  });
+
+  it('filters by status', async () => {
+    const res = await list('?status=cancelled').expect(200);
+    expect(res.body).toEqual({
+      items: [expect.objectContaining({ id: created[1], status: 'cancelled' })],
+    });
+    expect((await list('?status=running').expect(200)).body).toEqual({ items: [] });
+  });
+
+  it('answers 422 naming each bad query parameter', async () => {
+    const res = await list('?limit=0&before=nope&status=done').expect(422);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const errors = (res.body as { errors: object[] }).errors;
+    expect(errors).toHaveLength(3);
+    for (const field of ['before', 'limit', 'status'])
+      expect(errors).toContainEqual({ field, in: 'query', message: expect.any(String) });
+    await list('?limit=201').expect(422);
+  });
+
+  it('needs campaigns:read', async () => {
+    await list('', testToken('campaigns:write', 'marketing')).expect(403);
+    await request(h.app).get('/v1/campaigns').expect(401);
+  });
+});

@@ -271,3 +271,70 @@ describe('templates API: store, version, preview, change notifications', () => {
     expect(second.category).toBeUndefined();
   });
 });
+
+describe('listing templates', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await createHarness();
+    const put = (key: string, body: object) =>
+      request(h.app).put(`/v1/templates/${key}`).set(bearer(writer)).send(body).expect(201);
+    await put('welcome', welcome);
+    await put('order-shipped', {
+      channels: { webhook: { payload: { event: 'shipped' } } },
+    });
+    await put('digest', {
+      category: 'account',
+      channels: { email: { subject: 'Your week', text: 'Hello' } },
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const list = (query: string, token = reader) =>
+    request(h.app).get(`/v1/templates${query}`).set(bearer(token));
+
+  it('pages through every template once, in key order, by following next', async () => {
+    const first = (await list('?limit=2').expect(200)).body as {
+      items: { key: string }[];
+      next?: string;
+    };
+    expect(first.items.map((t) => t.key)).toEqual(['digest', 'order-shipped']);
+    expect(first.next).toBe('order-shipped');
+    const last = (await list(`?limit=2&after=${first.next}`).expect(200)).body as {
+      items: object[];
+      next?: string;
+    };
+    expect(last).toEqual({
+      items: [
+        {
+          key: 'welcome',
+          category: 'account',
+          channels: ['email', 'push', 'telegram', 'webhook'],
+          locales: ['pt'],
+          version: 1,
+          createdAt: expect.any(String),
+          updatedAt: expect.any(String),
+        },
+      ],
+    });
+  });
+
+  it('filters by category', async () => {
+    const res = await list('?category=account').expect(200);
+    expect((res.body as { items: { key: string }[] }).items.map((t) => t.key)).toEqual([
+      'digest',
+      'welcome',
+    ]);
+  });
+
+  it('answers 422 naming each bad query parameter, and needs templates:read', async () => {
+    const res = await list('?limit=501&after=has%20space').expect(422);
+    const errors = (res.body as { errors: object[] }).errors;
+    expect(errors).toHaveLength(2);
+    for (const field of ['after', 'limit'])
+      expect(errors).toContainEqual({ field, in: 'query', message: expect.any(String) });
+    await list('', sender).expect(403);
+  });
+});

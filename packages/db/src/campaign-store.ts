@@ -1,6 +1,6 @@
 import type { Channel, RecipientProfile } from '@herald/core';
 import type pg from 'pg';
-import type { PrismaClient } from './generated/prisma/client';
+import type { Campaign, PrismaClient } from './generated/prisma/client';
 import type { CampaignStatus } from './generated/prisma/enums';
 import type { CampaignOutboxJob } from './campaign-outbox';
 import type { NewDelivery } from './notification-store';
@@ -88,7 +88,41 @@ export async function getCampaignView(
   id: string,
 ): Promise<CampaignView | undefined> {
   const c = await prisma.campaign.findUnique({ where: { id } });
-  if (!c) return undefined;
+  return c ? campaignView(c) : undefined;
+}
+
+export interface CampaignListOptions {
+  status?: CampaignStatus;
+  /** Only campaigns created before this one (ids are UUIDv7, ordered by creation). */
+  before?: string;
+  limit: number;
+}
+
+/**
+ * Campaigns newest first, a page at a time (keyset on the id: a page costs the
+ * same however deep it is). `next` is the `before` of the following page,
+ * absent on the last one.
+ */
+export async function listCampaignViews(
+  prisma: PrismaClient,
+  options: CampaignListOptions,
+): Promise<{ items: CampaignView[]; next?: string }> {
+  const rows = await prisma.campaign.findMany({
+    where: {
+      ...(options.status ? { status: options.status } : {}),
+      ...(options.before ? { id: { lt: options.before } } : {}),
+    },
+    orderBy: { id: 'desc' },
+    take: options.limit + 1,
+  });
+  const page = rows.slice(0, options.limit);
+  return {
+    items: page.map(campaignView),
+    next: rows.length > options.limit ? page[page.length - 1]!.id : undefined,
+  };
+}
+
+function campaignView(c: Campaign): CampaignView {
   const settled = c.sent + c.failed + c.skipped + c.cancelled;
   return {
     id: c.id,

@@ -58,3 +58,24 @@ export const campaignRequestSchema = z
   });
 
 export type CampaignRequest = z.infer<typeof campaignRequestSchema>;
+
+export const CAMPAIGN_STATUSES = [
+  'scheduled',
+  'running',
+  'paused',
+  'completed',
+  'cancelled',
+] as const;
+
+/** GET /v1/campaigns: newest first, keyset pages. */
+export const campaignListQuerySchema = z.object({
+  status: z.enum(CAMPAIGN_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  before: z
+    .string()
+    .regex(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+      "a campaign id: the previous page's next",
+    )
+    .optional(),
+});

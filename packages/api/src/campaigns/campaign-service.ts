@@ -3,6 +3,7 @@ import {
   cancelCampaignDeliveries,
   createCampaign,
   getCampaignView,
+  listCampaignViews,
   recordAudit,
   transitionCampaign,
   type CampaignView,
@@ -117,6 +118,8 @@ export function createCampaignService(deps: {
       return { id, status };
     },
     get: (id: string) => getCampaignView(deps.db.prisma, id),
+    list: (options: Parameters<typeof listCampaignViews>[1]) =>
+      listCampaignViews(deps.db.prisma, options),
     pause: (id: string, actor: string) => transition(id, actor, 'pause'),
     resume: (id: string, actor: string) => transition(id, actor, 'resume'),
     cancel: (id: string, actor: string) => transition(id, actor, 'cancel'),

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import { CHANNELS } from '@herald/core';
 import type { CampaignView } from '@herald/db';
-import { campaignRequestSchema, MAX_INLINE_AUDIENCE } from '../campaigns/campaign-request';
+import {
+  CAMPAIGN_STATUSES,
+  campaignListQuerySchema,
+  campaignRequestSchema,
+  MAX_INLINE_AUDIENCE,
+} from '../campaigns/campaign-request';
 import { UUID } from '../routes/notifications';
 import { ids, RESET_LINK, TEMPLATE_KEY_EXAMPLE } from './examples';
 import {
@@ -11,7 +16,7 @@ import {
   type ResponseSpec,
 } from './operation-spec';
 
-const campaignStatusSchema = z.enum(['scheduled', 'running', 'paused', 'completed', 'cancelled']);
+const campaignStatusSchema = z.enum(CAMPAIGN_STATUSES);
 
 export const campaignCreatedSchema = z.object({ id: z.uuid(), status: campaignStatusSchema });
 
@@ -38,6 +43,11 @@ export const campaignViewSchema = z.object({
   startedAt: z.iso.datetime().optional(),
   completedAt: z.iso.datetime().optional(),
 }) satisfies z.ZodType<CampaignView>;
+
+const campaignPageSchema = z.object({
+  items: z.array(campaignViewSchema),
+  next: z.uuid().optional().describe('The `before` of the next page; absent on the last page'),
+});
 
 const campaignExample = {
   id: ids.campaign,
@@ -154,6 +164,37 @@ export const campaignOperations: OperationSpec[] = [
       },
     },
     errors: { ...BEARER_ERRORS, ...JSON_BODY_ERRORS },
+  },
+  {
+    method: 'get',
+    path: '/v1/campaigns',
+    operationId: 'listCampaigns',
+    tag: 'Campaigns',
+    summary: 'Campaigns, newest first, a page at a time',
+    description:
+      "Pass a page's `next` as `before` for the page after it; the last page has no `next`. " +
+      'Pages are cut on the campaign id, so campaigns created meanwhile never shift them.',
+    auth: { bearer: ['campaigns:read'] },
+    query: {
+      schema: campaignListQuerySchema,
+      examples: { status: 'running', limit: 50, before: ids.campaign },
+    },
+    responses: {
+      200: {
+        description: 'One page of campaigns.',
+        json: {
+          component: 'CampaignPage',
+          schema: campaignPageSchema,
+          examples: {
+            page: {
+              summary: 'The newest campaign, and more to come',
+              value: { items: [campaignExample], next: ids.campaign },
+            },
+          },
+        },
+      },
+    },
+    errors: { ...BEARER_ERRORS, 422: 'A query parameter is invalid (each one named).' },
   },
   {
     method: 'get',

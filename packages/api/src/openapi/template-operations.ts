@@ -6,8 +6,8 @@ import {
   webhookContentSchema,
 } from '@herald/core';
 import { localeChannelsSchema, templateDefinitionSchema } from '@herald/templates';
-import { previewBodySchema, TEMPLATE_KEY } from '../routes/templates';
-import type { TemplateView } from '../templates/template-store';
+import { previewBodySchema, TEMPLATE_KEY, templateListQuerySchema } from '../routes/templates';
+import type { TemplateSummary, TemplateView } from '../templates/template-store';
 import { RESET_LINK, TEMPLATE_KEY_EXAMPLE, templateDefinitionExample } from './examples';
 import { BEARER_ERRORS, JSON_BODY_ERRORS, type OperationSpec } from './operation-spec';
 
@@ -21,6 +21,22 @@ export const templateViewSchema = z.object({
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 }) satisfies z.ZodType<TemplateView>;
+
+/** GET /v1/templates: one page of template summaries (no bodies). */
+export const templatePageSchema = z.object({
+  items: z.array(
+    z.object({
+      key: z.string(),
+      category: z.string().nullable(),
+      channels: z.array(z.string()).describe('The channels it has content for'),
+      locales: z.array(z.string()).describe('Its locales besides the default'),
+      version: z.int().min(1),
+      createdAt: z.iso.datetime(),
+      updatedAt: z.iso.datetime(),
+    }) satisfies z.ZodType<TemplateSummary>,
+  ),
+  next: z.string().optional().describe('The `after` of the next page; absent on the last page'),
+});
 
 const preview = <C extends string>(channel: C, content: z.ZodType) =>
   z.object({
@@ -98,6 +114,49 @@ export const templateOperations: OperationSpec[] = [
       201: templateResponse('Created.', 1),
     },
     errors: { ...BEARER_ERRORS, ...JSON_BODY_ERRORS },
+  },
+  {
+    method: 'get',
+    path: '/v1/templates',
+    operationId: 'listTemplates',
+    tag: 'Templates',
+    summary: 'Stored templates in key order, a page at a time',
+    description:
+      "Each with its channels, locales and version, not its content (GET one for that). Pass a page's " +
+      '`next` as `after` for the page after it; the last page has no `next`.',
+    auth: { bearer: ['templates:read'] },
+    query: {
+      schema: templateListQuerySchema,
+      examples: { category: 'security', limit: 100, after: 'order-shipped' },
+    },
+    responses: {
+      200: {
+        description: 'One page of templates.',
+        json: {
+          component: 'TemplatePage',
+          schema: templatePageSchema,
+          examples: {
+            page: {
+              summary: 'The last page: one template',
+              value: {
+                items: [
+                  {
+                    key: TEMPLATE_KEY_EXAMPLE,
+                    category: 'security',
+                    channels: ['email', 'push', 'webhook'],
+                    locales: ['fr'],
+                    version: 3,
+                    createdAt: '2026-02-20T14:00:00.000Z',
+                    updatedAt: '2026-03-01T09:30:00.000Z',
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+    errors: { ...BEARER_ERRORS, 422: 'A query parameter is invalid (each one named).' },
   },
   {
     method: 'get',

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { principalOf, type createAuthorizer } from '../auth';
-import { campaignRequestSchema } from '../campaigns/campaign-request';
+import { campaignListQuerySchema, campaignRequestSchema } from '../campaigns/campaign-request';
 import type { CampaignService } from '../campaigns/campaign-service';
 import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
 import { requireJsonBody } from './notifications';
@@ -19,6 +19,12 @@ export function campaignRoutes(deps: {
     if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
     const created = await deps.campaigns.create(parsed.data, principalOf(res).sub);
     res.status(202).location(`/v1/campaigns/${created.id}`).json(created);
+  });
+
+  router.get('/v1/campaigns', deps.authorize('campaigns:read'), async (req, res) => {
+    const parsed = campaignListQuerySchema.safeParse(req.query);
+    if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error, 'query'));
+    res.json(await deps.campaigns.list(parsed.data));
   });
 
   router.get('/v1/campaigns/:id', deps.authorize('campaigns:read'), async (req, res) => {

@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import { z } from 'zod';
-import { CHANNELS, type Redis } from '@herald/core';
+import { categorySchema, CHANNELS, type Redis } from '@herald/core';
 import type { Database } from '@herald/db';
 import {
   compileTemplate,
@@ -16,7 +16,12 @@ import {
 } from '@herald/templates';
 import { principalOf, type createAuthorizer } from '../auth';
 import { fieldErrorsFromZod, ProblemError, validationProblem, type FieldError } from '../problem';
-import { deleteTemplate, findTemplate, saveTemplate } from '../templates/template-store';
+import {
+  deleteTemplate,
+  findTemplate,
+  listTemplates,
+  saveTemplate,
+} from '../templates/template-store';
 import { requireJsonBody } from './notifications';
 import { requestLogOf } from '../request-log';
 
@@ -29,6 +34,13 @@ export const previewBodySchema = z
     locale: z.string().min(1).max(64).optional(),
   })
   .strict();
+
+/** GET /v1/templates: key order, keyset pages. */
+export const templateListQuerySchema = z.object({
+  category: categorySchema.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  after: z.string().regex(TEMPLATE_KEY, "a template key: the previous page's next").optional(),
+});
 
 const notFound = (key: string) => new ProblemError(404, 'Not found', `No template ${key}.`);
 
@@ -96,6 +108,12 @@ export function templateRoutes(deps: {
       .status(created ? 201 : 200)
       .location(`/v1/templates/${key}`)
       .json(template);
+  });
+
+  router.get('/v1/templates', read, async (req, res) => {
+    const parsed = templateListQuerySchema.safeParse(req.query);
+    if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error, 'query'));
+    res.json(await listTemplates(deps.db.prisma, parsed.data));
   });
 
   router.get('/v1/templates/:key', read, async (req, res) => {

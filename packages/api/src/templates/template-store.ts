@@ -22,6 +22,51 @@ const view = (row: Template): TemplateView => ({
   updatedAt: row.updatedAt.toISOString(),
 });
 
+/** A template in a list: what it covers, not its bodies. */
+export interface TemplateSummary {
+  key: string;
+  category: string | null;
+  channels: string[];
+  locales: string[];
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const keysOf = (json: unknown): string[] =>
+  json && typeof json === 'object' && !Array.isArray(json) ? Object.keys(json).sort() : [];
+
+/**
+ * Templates in key order, a page at a time (keyset on the key); `next` is the
+ * `after` of the following page, absent on the last one.
+ */
+export async function listTemplates(
+  prisma: PrismaClient,
+  options: { category?: string; after?: string; limit: number },
+): Promise<{ items: TemplateSummary[]; next?: string }> {
+  const rows = await prisma.template.findMany({
+    where: {
+      ...(options.category !== undefined ? { category: options.category } : {}),
+      ...(options.after !== undefined ? { key: { gt: options.after } } : {}),
+    },
+    orderBy: { key: 'asc' },
+    take: options.limit + 1,
+  });
+  const page = rows.slice(0, options.limit);
+  return {
+    items: page.map((row) => ({
+      key: row.key,
+      category: row.category,
+      channels: keysOf(row.channels),
+      locales: keysOf(row.locales),
+      version: row.version,
+      createdAt: row.createdAt.toISOString(),
+      updatedAt: row.updatedAt.toISOString(),
+    })),
+    next: rows.length > options.limit ? page[page.length - 1]!.key : undefined,
+  };
+}
+
 export async function findTemplate(
   prisma: PrismaClient,
   key: string,
