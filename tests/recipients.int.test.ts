@@ -531,3 +531,86 @@ describe('recipients API: profiles, push subscriptions, VAPID key, erasure', () 
     });
   });
 });
+
+describe("a recipient's deliveries (GET /v1/recipients/:id/deliveries)", () => {
+  let h: Harness;
+  /** Delivery ids of u-hist, oldest first. */
+  const history: string[] = [];
+
+  beforeAll(async () => {
+    h = await createHarness();
+    const put = (id: string, body: object) =>
+      request(h.app).put(`/v1/recipients/${id}`).set(bearer(manager)).send(body).expect(201);
+    await put('u-hist', { webhookUrl: 'https://hooks.example.test/hist' });
+    await put('u-other', { webhookUrl: 'https://hooks.example.test/other' });
+    const send = (recipientId: string, i: number) =>
+      request(h.app)
+        .post('/v1/notifications')
+        .set(bearer(sender))
+        .send({
+          to: { recipientId },
+          // No email address: that delivery is skipped, the webhook one queued.
+          channels: ['webhook', 'email'],
+          content: {
+            webhook: { payload: { i } },
+            email: { subject: `n${i}`, text: 'hello' },
+          },
+        })
+        .expect(202);
+    for (let i = 0; i < 3; i++) {
+      const res = await send('u-hist', i);
+      history.push(...(res.body as { deliveries: { id: string }[] }).deliveries.map((d) => d.id));
+      await send('u-other', i);
+    }
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const list = (id: string, query = '', token = sender) =>
+    request(h.app).get(`/v1/recipients/${id}/deliveries${query}`).set(bearer(token));
+
+  interface Page {
+    items: { id: string; channel: string; status: string; reason?: string }[];
+    next?: string;
+  }
+
+  it("pages through that recipient's deliveries once, newest first, by following next", async () => {
+    const seen: Page['items'] = [];
+    let query = '?limit=4';
+    for (;;) {
+      const page = (await list('u-hist', query).expect(200)).body as Page;
+      seen.push(...page.items);
+      if (!page.next) break;
+      query = `?limit=4&before=${page.next}`;
+    }
+    expect(seen.map((d) => d.id)).toEqual([...history].sort().reverse());
+    expect(seen).toHaveLength(6);
+  });
+
+  it('filters by channel and status, and says why a delivery was skipped', async () => {
+    const skipped = (await list('u-hist', '?status=skipped').expect(200)).body as Page;
+    expect(skipped.items).toHaveLength(3);
+    for (const d of skipped.items) {
+      expect(d).toMatchObject({ channel: 'email', status: 'skipped', reason: expect.any(String) });
+    }
+    const webhook = (await list('u-hist', '?channel=webhook').expect(200)).body as Page;
+    expect(webhook.items.map((d) => [d.channel, d.status])).toEqual(
+      Array(3).fill(['webhook', 'queued']),
+    );
+  });
+
+  it('answers 404 for an unknown recipient, 422 naming bad parameters, 403 without notifications:read', async () => {
+    await list('u-nobody').expect(404);
+    const res = await list('u-hist', '?limit=0&status=lost&channel=fax&before=x').expect(422);
+    const errors = (res.body as { errors: FieldError[] }).errors;
+    expect(errors.map((e) => e.field).sort()).toEqual(['before', 'channel', 'limit', 'status']);
+    expect(errors.every((e) => e.in === 'query')).toBe(true);
+    await list('u-hist', '', reader).expect(403);
+  });
+
+  it('keeps no history once the recipient is erased', async () => {
+    await request(h.app).delete('/v1/recipients/u-other').set(bearer(manager)).expect(204);
+    await list('u-other').expect(404);
+  });
+});

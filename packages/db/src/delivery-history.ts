@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import type { DeliveryView } from './notification-view';
+import type { DeliveryStatus } from './statuses';
 
 export interface AttemptError {
   attempt: number;
@@ -67,4 +69,82 @@ export async function findSettledDeliveries(
     [deliveryIds],
   );
   return new Set(rows.map((r) => r.id));
+}
+
+/** A delivery in a recipient's history: what was sent, how and when, not its content. */
+export interface RecipientDelivery extends Omit<DeliveryView, 'attempts'> {
+  notificationId: string;
+  campaignId?: string;
+  createdAt: string;
+}
+
+export interface RecipientDeliveryQuery {
+  status?: DeliveryStatus;
+  channel?: string;
+  /** Only deliveries created before this one (ids are UUIDv7, ordered by creation). */
+  before?: string;
+  limit: number;
+}
+
+/**
+ * A stored recipient's deliveries, newest first, a page at a time (keyset on
+ * the delivery id, through the recipient_id index): transactional sends and
+ * campaigns alike. `next` is the `before` of the following page.
+ */
+export async function listRecipientDeliveries(
+  pool: pg.Pool,
+  recipientId: string,
+  query: RecipientDeliveryQuery,
+): Promise<{ items: RecipientDelivery[]; next?: string }> {
+  const { rows } = await pool.query<{
+    id: string;
+    notification_id: string;
+    campaign_id: string | null;
+    channel: string;
+    lane: string;
+    status: DeliveryStatus;
+    reason: string | null;
+    attempts_count: number;
+    provider_message_id: string | null;
+    created_at: Date;
+    queued_at: Date | null;
+    sent_at: Date | null;
+    updated_at: Date;
+  }>({
+    text: `SELECT id, notification_id, campaign_id, channel, lane, status, reason, attempts_count,
+                  provider_message_id, created_at, queued_at, sent_at, updated_at
+           FROM deliveries
+           WHERE recipient_id = $1
+             AND ($2::uuid IS NULL OR id < $2)
+             AND ($3::delivery_status IS NULL OR status = $3)
+             AND ($4::channel IS NULL OR channel = $4)
+           ORDER BY id DESC
+           LIMIT $5`,
+    values: [
+      recipientId,
+      query.before ?? null,
+      query.status ?? null,
+      query.channel ?? null,
+      query.limit + 1,
+    ],
+  });
+  const page = rows.slice(0, query.limit);
+  return {
+    items: page.map((r) => ({
+      id: r.id,
+      notificationId: r.notification_id,
+      ...(r.campaign_id ? { campaignId: r.campaign_id } : {}),
+      channel: r.channel,
+      lane: r.lane,
+      status: r.status,
+      ...(r.reason ? { reason: r.reason } : {}),
+      attemptsCount: r.attempts_count,
+      ...(r.provider_message_id ? { providerMessageId: r.provider_message_id } : {}),
+      createdAt: r.created_at.toISOString(),
+      ...(r.queued_at ? { queuedAt: r.queued_at.toISOString() } : {}),
+      ...(r.sent_at ? { sentAt: r.sent_at.toISOString() } : {}),
+      updatedAt: r.updated_at.toISOString(),
+    })),
+    next: rows.length > query.limit ? page[page.length - 1]!.id : undefined,
+  };
 }

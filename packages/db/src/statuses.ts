@@ -2,6 +2,18 @@ import type { AttemptOutcome, DeliveryStatus } from './generated/prisma/enums';
 
 export type { AttemptOutcome, DeliveryStatus } from './generated/prisma/enums';
 
+/** Every delivery status, in the order a delivery goes through them. */
+export const DELIVERY_STATUSES = [
+  'pending',
+  'scheduled',
+  'queued',
+  'sending',
+  'sent',
+  'failed',
+  'cancelled',
+  'skipped',
+] as const satisfies readonly DeliveryStatus[];
+
 /** Statuses after which nothing more happens to a delivery (until an operator redrives it). */
 export const TERMINAL_STATUSES: readonly DeliveryStatus[] = [
   'sent',

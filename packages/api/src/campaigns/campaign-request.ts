@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UUID } from '../routes/notifications';
 import { categorySchema, CHANNELS } from '@herald/core';
 import { inlineContentSchema, recipientIdSchema } from '../notifications/notification-request';
 
@@ -71,11 +72,5 @@ export const CAMPAIGN_STATUSES = [
 export const campaignListQuerySchema = z.object({
   status: z.enum(CAMPAIGN_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  before: z
-    .string()
-    .regex(
-      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
-      "a campaign id: the previous page's next",
-    )
-    .optional(),
+  before: z.string().regex(UUID, "a campaign id: the previous page's next").optional(),
 });

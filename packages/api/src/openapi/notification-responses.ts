@@ -1,21 +1,12 @@
 import { z } from 'zod';
 import { CHANNELS, LANES } from '@herald/core';
-import type { DeliveryStatus, NotificationView } from '@herald/db';
+import { DELIVERY_STATUSES, type DeliveryStatus, type NotificationView } from '@herald/db';
 import type { AcceptedResponse } from '../notifications/plan-notification';
 import { problemSchema } from './problem-responses';
 
 /** Response bodies of the notification operations, each checked against the type the code returns. */
 
-export const deliveryStatusSchema = z.enum([
-  'pending',
-  'scheduled',
-  'queued',
-  'sending',
-  'sent',
-  'failed',
-  'cancelled',
-  'skipped',
-]) satisfies z.ZodType<DeliveryStatus>;
+export const deliveryStatusSchema = z.enum(DELIVERY_STATUSES) satisfies z.ZodType<DeliveryStatus>;
 
 /** 202 of POST /v1/notifications (plan-notification.ts's AcceptedResponse). */
 export const acceptedNotificationSchema = z.object({
@@ -42,6 +33,20 @@ const attemptSchema = z.object({
 });
 
 /** GET /v1/notifications/:id (notification-view.ts's NotificationView). */
+/** A delivery as every view shows it (its attempts apart). */
+export const deliverySummarySchema = z.object({
+  id: z.uuid(),
+  channel: z.enum(CHANNELS),
+  lane: z.enum(LANES),
+  status: deliveryStatusSchema,
+  reason: z.string().optional(),
+  attemptsCount: z.int().min(0),
+  providerMessageId: z.string().optional(),
+  queuedAt: z.iso.datetime().optional(),
+  sentAt: z.iso.datetime().optional(),
+  updatedAt: z.iso.datetime(),
+});
+
 export const notificationViewSchema = z.object({
   id: z.uuid(),
   status: deliveryStatusSchema.describe("A summary of its deliveries' statuses"),
@@ -56,21 +61,7 @@ export const notificationViewSchema = z.object({
   sendAt: z.iso.datetime().optional(),
   dispatchedAt: z.iso.datetime().optional(),
   cancelledAt: z.iso.datetime().optional(),
-  deliveries: z.array(
-    z.object({
-      id: z.uuid(),
-      channel: z.enum(CHANNELS),
-      lane: z.enum(LANES),
-      status: deliveryStatusSchema,
-      reason: z.string().optional(),
-      attemptsCount: z.int().min(0),
-      providerMessageId: z.string().optional(),
-      queuedAt: z.iso.datetime().optional(),
-      sentAt: z.iso.datetime().optional(),
-      updatedAt: z.iso.datetime(),
-      attempts: z.array(attemptSchema),
-    }),
-  ),
+  deliveries: z.array(deliverySummarySchema.extend({ attempts: z.array(attemptSchema) })),
 }) satisfies z.ZodType<NotificationView>;
 
 export const cancelledNotificationSchema = notificationViewSchema.extend({

@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import type { PushSubscriptionView, RecipientView } from '@herald/db';
+import type { PushSubscriptionView, RecipientDelivery, RecipientView } from '@herald/db';
 import { recipientIdSchema } from '../notifications/notification-request';
 import {
   pushSubscriptionQuerySchema,
   pushSubscriptionRequestSchema,
+  recipientDeliveriesQuerySchema,
   recipientProfileSchema,
 } from '../recipients/recipient-request';
+import { deliverySummarySchema } from './notification-responses';
 import { ids, RECIPIENT_ID, recipientProfileExample, recipientViewExample } from './examples';
 import { BEARER_ERRORS, JSON_BODY_ERRORS, type OperationSpec } from './operation-spec';
 
@@ -15,6 +17,18 @@ export const pushSubscriptionViewSchema = z.object({
   createdAt: z.iso.datetime(),
   lastUsedAt: z.iso.datetime().optional(),
 }) satisfies z.ZodType<PushSubscriptionView>;
+
+/** GET /v1/recipients/:id/deliveries: one page (delivery-history.ts's RecipientDelivery). */
+export const recipientDeliveryPageSchema = z.object({
+  items: z.array(
+    deliverySummarySchema.extend({
+      notificationId: z.uuid(),
+      campaignId: z.uuid().optional(),
+      createdAt: z.iso.datetime(),
+    }) satisfies z.ZodType<RecipientDelivery>,
+  ),
+  next: z.uuid().optional().describe('The `before` of the next page; absent on the last page'),
+});
 
 /** A stored recipient (recipient-admin.ts's RecipientView); push keys are never shown. */
 export const recipientViewSchema = z.object({
@@ -104,6 +118,59 @@ export const recipientOperations: OperationSpec[] = [
     pathParams: recipientId,
     responses: { 200: recipientResponse('The recipient.') },
     errors: { ...BEARER_ERRORS, 404: true, 422: 'The id is not a valid recipient id.' },
+  },
+  {
+    method: 'get',
+    path: '/v1/recipients/:id/deliveries',
+    operationId: 'listRecipientDeliveries',
+    tag: 'Recipients',
+    summary: "A recipient's deliveries, newest first: what was sent, how and when",
+    description:
+      'Transactional sends and campaigns alike, without their content (GET the notification for ' +
+      "its attempts). Pass a page's `next` as `before` for the page after it; the last page has no " +
+      '`next`. An erased recipient has no history left.',
+    auth: { bearer: ['notifications:read'] },
+    pathParams: recipientId,
+    query: {
+      schema: recipientDeliveriesQuerySchema,
+      examples: { status: 'failed', channel: 'email', limit: 50, before: ids.delivery1 },
+    },
+    responses: {
+      200: {
+        description: 'One page of deliveries.',
+        json: {
+          component: 'RecipientDeliveryPage',
+          schema: recipientDeliveryPageSchema,
+          examples: {
+            page: {
+              summary: 'A password reset, sent by email',
+              value: {
+                items: [
+                  {
+                    id: ids.delivery2,
+                    notificationId: ids.notification,
+                    channel: 'email',
+                    lane: 'transactional',
+                    status: 'sent',
+                    attemptsCount: 1,
+                    providerMessageId: '<0190f5a2-7c3e-7b1a-9d4e-2f6a8b0c1d30@herald>',
+                    createdAt: '2026-03-01T09:30:00.000Z',
+                    queuedAt: '2026-03-01T09:30:00.002Z',
+                    sentAt: '2026-03-01T09:30:00.412Z',
+                    updatedAt: '2026-03-01T09:30:00.415Z',
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+    errors: {
+      ...BEARER_ERRORS,
+      404: true,
+      422: 'The id is not a valid recipient id, or a query parameter is invalid (each one named).',
+    },
   },
   {
     method: 'delete',

@@ -1,5 +1,8 @@
 import { z } from 'zod';
+import { UUID } from '../routes/notifications';
+import { DELIVERY_STATUSES } from '@herald/db';
 import {
+  CHANNELS,
   emailAddressSchema,
   pushSubscriptionSchema,
   telegramChatIdSchema,
@@ -91,4 +94,12 @@ export type PushSubscriptionRequest = z.infer<typeof pushSubscriptionRequestSche
 
 export const pushSubscriptionQuerySchema = z.object({
   endpoint: z.string().min(1).max(2048),
+});
+
+/** GET /v1/recipients/:id/deliveries: newest first, keyset pages. */
+export const recipientDeliveriesQuerySchema = z.object({
+  status: z.enum(DELIVERY_STATUSES).optional(),
+  channel: z.enum(CHANNELS).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  before: z.string().regex(UUID, "a delivery id: the previous page's next").optional(),
 });

@@ -1,12 +1,13 @@
 import type { Redis } from '@herald/core';
 import { Router, type Request } from 'express';
-import type { Database } from '@herald/db';
+import { listRecipientDeliveries, type Database } from '@herald/db';
 import { principalOf, type createAuthorizer } from '../auth';
 import { recipientIdSchema } from '../notifications/notification-request';
 import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
 import {
   pushSubscriptionQuerySchema,
   pushSubscriptionRequestSchema,
+  recipientDeliveriesQuerySchema,
   recipientProfileSchema,
 } from '../recipients/recipient-request';
 import { createRecipientService } from '../recipients/recipient-service';
@@ -54,6 +55,23 @@ export function recipientRoutes(deps: {
     if (!recipient) throw noRecipient(id);
     res.json(recipient);
   });
+
+  // What was sent to this recipient: support's first question. Delivery data, so notifications:read.
+  router.get(
+    '/v1/recipients/:id/deliveries',
+    deps.authorize('notifications:read'),
+    async (req, res) => {
+      const id = recipientIdOf(req);
+      const query = recipientDeliveriesQuerySchema.safeParse(req.query);
+      if (!query.success) throw validationProblem(fieldErrorsFromZod(query.error, 'query'));
+      const [exists, page] = await Promise.all([
+        deps.db.prisma.recipient.count({ where: { id } }),
+        listRecipientDeliveries(deps.db.pool, id, query.data),
+      ]);
+      if (!exists) throw noRecipient(id);
+      res.json(page);
+    },
+  );
 
   router.delete('/v1/recipients/:id', write, async (req, res) => {
     const id = recipientIdOf(req);
