@@ -513,4 +513,58 @@ describe('bad input: every bad request gets a problem document, never a 5xx', ()
       await post(validBody).expect(202);
     });
   });
+
+  describe('fuzzing the query strings of the list endpoints', () => {
+    const reader = testToken('campaigns:read templates:read notifications:read', 'bad-input');
+
+    beforeAll(async () => {
+      await h.db.pool.query("INSERT INTO recipients (id) VALUES ('fuzz-r')");
+    });
+
+    it.each([
+      ['/v1/campaigns', ['status', 'limit', 'before']],
+      ['/v1/templates', ['category', 'limit', 'after']],
+      ['/v1/recipients/fuzz-r/deliveries', ['status', 'channel', 'limit', 'before']],
+    ])('GET %s answers 200 or a 422 naming query fields', async (path, names) => {
+      const nastyUnit = fc.constantFrom(
+        '\u0000',
+        '\ud800',
+        '%',
+        '&',
+        '=',
+        '[',
+        ']',
+        '😀',
+        'a',
+        '1',
+      );
+      const value = fc.oneof(
+        fc.string({ unit: 'binary', maxLength: 40 }),
+        fc.string({ unit: nastyUnit, maxLength: 12 }),
+        fc.integer({ min: -10, max: 1000 }).map(String),
+        fc.uuid(),
+      );
+      // Known names (also repeated: an array) and unknown ones, in any mix.
+      const pair = fc.tuple(
+        fc.oneof(fc.constantFrom(...names, `${names[0]}[x]`), fc.string({ maxLength: 8 })),
+        value,
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(pair, { maxLength: 5 }), async (pairs) => {
+          const query = new URLSearchParams(pairs).toString();
+          const res = await request(h.app).get(`${path}?${query}`).set(bearer(reader));
+          if (res.status === 200) {
+            expect(Array.isArray(res.body.items)).toBe(true);
+            return;
+          }
+          expectProblem(res, 422);
+          for (const e of res.body.errors as FieldErrorBody[]) {
+            expect(e.in).toBe('query');
+            expect(names.some((n) => e.field === n || e.field.startsWith(`${n}.`))).toBe(true);
+          }
+        }),
+        { numRuns: 150 },
+      );
+    });
+  });
 });
