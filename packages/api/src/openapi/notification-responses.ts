@@ -32,7 +32,6 @@ const attemptSchema = z.object({
   durationMs: z.number().min(0),
 });
 
-/** GET /v1/notifications/:id (notification-view.ts's NotificationView). */
 /** A delivery as every view shows it (its attempts apart). */
 export const deliverySummarySchema = z.object({
   id: z.uuid(),
@@ -47,6 +46,7 @@ export const deliverySummarySchema = z.object({
   updatedAt: z.iso.datetime(),
 });
 
+/** GET /v1/notifications/:id (notification-view.ts's NotificationView). */
 export const notificationViewSchema = z.object({
   id: z.uuid(),
   status: deliveryStatusSchema.describe("A summary of its deliveries' statuses"),

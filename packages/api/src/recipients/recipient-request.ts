@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { UUID } from '../routes/notifications';
 import { DELIVERY_STATUSES } from '@herald/db';
 import {
   CHANNELS,
@@ -8,6 +7,7 @@ import {
   telegramChatIdSchema,
   webhookUrlSchema,
 } from '@herald/core';
+import { UUID } from '../routes/notifications';
 
 /** Tags and preference categories: short names, safe in URLs and logs. */
 const NAME = /^[\w.-]{1,64}$/;

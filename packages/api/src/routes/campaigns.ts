@@ -3,9 +3,7 @@ import { principalOf, type createAuthorizer } from '../auth';
 import { campaignListQuerySchema, campaignRequestSchema } from '../campaigns/campaign-request';
 import type { CampaignService } from '../campaigns/campaign-service';
 import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
-import { requireJsonBody } from './notifications';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { requireJsonBody, UUID } from './notifications';
 
 export function campaignRoutes(deps: {
   authorize: ReturnType<typeof createAuthorizer>;
