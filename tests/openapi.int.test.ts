@@ -285,6 +285,25 @@ describe('OpenAPI document', () => {
         .expect(200);
       expectValid(responseSchema(get, 200).schema, view.body, 'GET /v1/notifications/{id} 200');
 
+      // The list, with its metadata filter sent as documented (deepObject: metadata[key]=value).
+      const list = doc.paths['/v1/notifications']!.get!;
+      const metadata = (list.parameters ?? []).find((p) => p.name === 'metadata');
+      expect(metadata).toMatchObject({ in: 'query', style: 'deepObject', explode: true });
+      const filter = Object.fromEntries(
+        Object.entries(metadata!.example as Record<string, string>).map(([k, v]) => [
+          `metadata[${k}]`,
+          v,
+        ]),
+      );
+      for (const query of [{}, filter]) {
+        const page = await request(h.app)
+          .get('/v1/notifications')
+          .query(query)
+          .set(bearer(tokenFor(list)))
+          .expect(200);
+        expectValid(responseSchema(list, 200).schema, page.body, 'GET /v1/notifications 200');
+      }
+
       const invalid = await request(h.app)
         .post('/v1/notifications')
         .set(bearer(tokenFor(send)))

@@ -3,6 +3,8 @@ export * from './migrate';
 export * from './statuses';
 export * from './notification-store';
 export * from './notification-view';
+export * from './notification-list';
+export * from './notification-ids';
 export * from './recipient-store';
 export * from './recipient-admin';
 export * from './delivery-ledger';

@@ -1,19 +1,9 @@
 import type pg from 'pg';
 import { Counter, type Registry } from 'prom-client';
-import { v7 as uuidv7 } from 'uuid';
 import type { Logger } from '@herald/core';
+import { firstIdAt } from '@herald/db';
 
 const DAY_MS = 86_400_000;
-
-/**
- * The smallest UUIDv7 of a moment: every notification id made before it sorts
- * below it. Notification ids are UUIDv7 (the gateway and the fan-out make
- * them), so the purge walks the primary key instead of needing an index on
- * created_at that every insert would pay for.
- */
-function firstIdAt(at: Date): string {
-  return uuidv7({ msecs: at.getTime(), seq: 0, random: new Uint8Array(16) });
-}
 
 /**
  * Deletes up to `limit` notifications made before `olderThan` whose every

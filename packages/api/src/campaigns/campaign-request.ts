@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { categorySchema, CHANNELS } from '@herald/core';
 import { inlineContentSchema, recipientIdSchema } from '../notifications/notification-request';
-import { UUID } from '../routes/notifications';
+import { UUID } from '../notifications/notification-request';
 
 /** Inline audiences are capped; larger ones are a tag or everyone. */
 export const MAX_INLINE_AUDIENCE = 100_000;

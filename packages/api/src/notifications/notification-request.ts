@@ -11,6 +11,10 @@ import {
   webhookContentSchema,
   webhookUrlSchema,
 } from '@herald/core';
+import { DELIVERY_STATUSES } from '@herald/db';
+
+/** A UUID, as every id Herald makes is. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const recipientIdSchema = z
   .string()
@@ -111,3 +115,63 @@ export const notificationRequestSchema = z
   );
 
 export type NotificationRequest = z.infer<typeof notificationRequestSchema>;
+
+/** Metadata filters a list takes at once. */
+export const MAX_METADATA_FILTERS = 10;
+
+/** A text filter: Postgres text holds no NUL, so no stored value has one. */
+const filterText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((text) => !text.includes('\u0000'), 'no NUL characters');
+
+/**
+ * GET /v1/notifications: newest first, keyset pages, filters AND-ed. Strict,
+ * so a misspelt filter is a 422 rather than a silently unfiltered list.
+ * `metadata` arrives as `metadata[key]=value` (OpenAPI's deepObject style).
+ */
+export const notificationListQuerySchema = z
+  .object({
+    status: z.enum(DELIVERY_STATUSES).optional(),
+    channel: z.enum(CHANNELS).optional(),
+    lane: z.enum(LANES).optional(),
+    category: filterText(100).min(1).optional(),
+    recipientId: recipientIdSchema.optional(),
+    template: filterText(200).min(1).optional(),
+    metadata: z
+      .record(filterText(100).min(1), filterText(500))
+      .refine(
+        (m) => Object.keys(m).length <= MAX_METADATA_FILTERS,
+        `at most ${MAX_METADATA_FILTERS} metadata filters`,
+      )
+      .optional()
+      .describe('Top-level metadata values to match, compared as text: metadata[orderId]=A-1'),
+    since: z.iso.datetime({ offset: true }).optional().describe('Accepted at or after this moment'),
+    until: z.iso.datetime({ offset: true }).optional().describe('Accepted before this moment'),
+    limit: z.coerce.number().int().min(1).max(100).default(50),
+    before: z.string().regex(UUID, "a notification id: the previous page's next").optional(),
+  })
+  .strict()
+  .refine((q) => !q.since || !q.until || Date.parse(q.since) < Date.parse(q.until), {
+    path: ['until'],
+    message: 'until must be after since',
+  });
+
+/**
+ * Express gives `metadata[orderId]=A-1` as a key of its own: gathers such
+ * keys into one `metadata` object for the schema (a repeated or empty key
+ * stays as it came, for the schema to name). A nameless parameter is dropped.
+ */
+export function gatherMetadataFilters(query: Record<string, unknown>): Record<string, unknown> {
+  const gathered: Record<string, unknown> = {};
+  const metadata: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(query)) {
+    if (key === '') continue; // `?=` or `?&`: no parameter at all
+    const match = /^metadata\[(.*)\]$/.exec(key);
+    if (match) metadata[match[1]!] = value;
+    else gathered[key] = value;
+  }
+  if (Object.keys(metadata).length > 0) gathered.metadata = metadata;
+  return gathered;
+}

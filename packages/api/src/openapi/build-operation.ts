@@ -68,6 +68,8 @@ function parameters(spec: OperationSpec, components: SchemaComponents) {
     in: 'query',
     required: required.has(name),
     schema,
+    // An object travels as name[key]=value (what the route reads back).
+    ...(schema.type === 'object' ? { style: 'deepObject', explode: true } : {}),
     ...(spec.query!.examples[name] !== undefined ? { example: spec.query!.examples[name] } : {}),
   }));
   return [...path, ...queryParameters, ...headers];

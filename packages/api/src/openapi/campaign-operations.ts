@@ -7,7 +7,7 @@ import {
   campaignRequestSchema,
   MAX_INLINE_AUDIENCE,
 } from '../campaigns/campaign-request';
-import { UUID } from '../routes/notifications';
+import { UUID } from '../notifications/notification-request';
 import { ids, RESET_LINK, TEMPLATE_KEY_EXAMPLE } from './examples';
 import {
   BEARER_ERRORS,

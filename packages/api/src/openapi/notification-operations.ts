@@ -1,16 +1,16 @@
 import { z } from 'zod';
-import { notificationRequestSchema } from '../notifications/notification-request';
 import {
-  batchEnvelopeSchema,
-  IDEMPOTENCY_KEY,
-  MAX_BATCH_ITEMS,
+  notificationListQuerySchema,
+  notificationRequestSchema,
   UUID,
-} from '../routes/notifications';
+} from '../notifications/notification-request';
+import { batchEnvelopeSchema, IDEMPOTENCY_KEY, MAX_BATCH_ITEMS } from '../routes/notifications';
 import { ids, NOTIFICATION_EXAMPLES, TEMPLATE_KEY_EXAMPLE } from './examples';
 import {
   acceptedNotificationSchema,
   batchResultSchema,
   cancelledNotificationSchema,
+  notificationPageSchema,
   notificationViewSchema,
 } from './notification-responses';
 import {
@@ -227,6 +227,64 @@ export const notificationOperations: OperationSpec[] = [
       },
     },
     errors: { ...BEARER_ERRORS, ...JSON_BODY_ERRORS },
+  },
+  {
+    method: 'get',
+    path: '/v1/notifications',
+    operationId: 'listNotifications',
+    tag: 'Notifications',
+    summary: 'Notifications, newest first, found by metadata, time, status, channel or recipient',
+    description:
+      "Transactional notifications (a campaign's are seen through its campaign), each with its " +
+      'status and deliveries but not their attempts (GET the notification for those). Filters ' +
+      'combine; `metadata[key]=value` matches a top-level metadata value as text, so ' +
+      '`metadata[orderId]=A-1` finds what was sent for order A-1. `since` and `until` are the ' +
+      "acceptance time. Pass a page's `next` as `before` for the page after it. A filtered page " +
+      'looks through at most 5,000 notifications: it may come back short, even empty, with a ' +
+      '`next` to go on from; the last page has no `next`.',
+    auth: { bearer: ['notifications:read'] },
+    query: {
+      schema: notificationListQuerySchema,
+      examples: {
+        status: 'failed',
+        channel: 'email',
+        lane: 'transactional',
+        category: 'billing',
+        recipientId: 'u-42',
+        template: TEMPLATE_KEY_EXAMPLE,
+        metadata: { orderId: 'A-1' },
+        since: '2026-03-02T00:00:00Z',
+        until: '2026-03-03T00:00:00Z',
+        limit: 50,
+        before: ids.notification,
+      },
+    },
+    responses: {
+      200: {
+        description: 'One page of notifications.',
+        json: {
+          component: 'NotificationPage',
+          schema: notificationPageSchema,
+          examples: {
+            byOrder: {
+              summary: 'What was sent for order A-1',
+              value: {
+                items: [
+                  {
+                    ...viewExample,
+                    deliveries: viewExample.deliveries.map(({ attempts: _, ...d }) => d),
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+    errors: {
+      ...BEARER_ERRORS,
+      422: 'A query parameter is invalid or unknown (each one named).',
+    },
   },
   {
     method: 'get',

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { CHANNELS, LANES } from '@herald/core';
-import { DELIVERY_STATUSES, type DeliveryStatus, type NotificationView } from '@herald/db';
+import {
+  DELIVERY_STATUSES,
+  type DeliveryStatus,
+  type NotificationSummary,
+  type NotificationView,
+} from '@herald/db';
 import type { AcceptedResponse } from '../notifications/plan-notification';
 import { problemSchema } from './problem-responses';
 
@@ -63,6 +68,24 @@ export const notificationViewSchema = z.object({
   cancelledAt: z.iso.datetime().optional(),
   deliveries: z.array(deliverySummarySchema.extend({ attempts: z.array(attemptSchema) })),
 }) satisfies z.ZodType<NotificationView>;
+
+/** GET /v1/notifications: one page (notification-list.ts's NotificationSummary). */
+export const notificationPageSchema = z.object({
+  items: z.array(
+    notificationViewSchema.omit({ deliveries: true, campaignId: true }).extend({
+      category: z.string().optional(),
+      deliveries: z.array(deliverySummarySchema),
+    }) satisfies z.ZodType<NotificationSummary>,
+  ),
+  next: z
+    .uuid()
+    .optional()
+    .describe(
+      'The `before` of the next page; absent once nothing older can match. A filtered page ' +
+        'looks through at most 5,000 notifications, so it may hold fewer than `limit` (even ' +
+        'none) and still have a `next`.',
+    ),
+});
 
 export const cancelledNotificationSchema = notificationViewSchema.extend({
   cancelled: z.array(z.uuid()).describe('The deliveries this call cancelled'),

@@ -7,7 +7,7 @@ import {
   telegramChatIdSchema,
   webhookUrlSchema,
 } from '@herald/core';
-import { UUID } from '../routes/notifications';
+import { UUID } from '../notifications/notification-request';
 
 /** Tags and preference categories: short names, safe in URLs and logs. */
 const NAME = /^[\w.-]{1,64}$/;

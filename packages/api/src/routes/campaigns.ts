@@ -3,7 +3,8 @@ import { principalOf, type createAuthorizer } from '../auth';
 import { campaignListQuerySchema, campaignRequestSchema } from '../campaigns/campaign-request';
 import type { CampaignService } from '../campaigns/campaign-service';
 import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
-import { requireJsonBody, UUID } from './notifications';
+import { UUID } from '../notifications/notification-request';
+import { requireJsonBody } from './notifications';
 
 export function campaignRoutes(deps: {
   authorize: ReturnType<typeof createAuthorizer>;

@@ -1,9 +1,14 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { getNotificationView } from '@herald/db';
+import { getNotificationView, listNotifications } from '@herald/db';
 import type { Database } from '@herald/db';
 import { principalOf, type createAuthorizer } from '../auth';
-import { notificationRequestSchema } from '../notifications/notification-request';
+import {
+  gatherMetadataFilters,
+  notificationListQuerySchema,
+  notificationRequestSchema,
+  UUID,
+} from '../notifications/notification-request';
 import type { NotificationService } from '../notifications/notification-service';
 import { fieldErrorsFromZod, problemBody, ProblemError, validationProblem } from '../problem';
 import { sendJson } from '../send-json';
@@ -16,7 +21,6 @@ export const batchEnvelopeSchema = z
   .strict();
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function requireJsonBody(req: Request): unknown {
   if (!req.is('application/json')) {
@@ -116,6 +120,28 @@ export function notificationRoutes(deps: {
       res.json({ ...(await getNotificationView(deps.db.prisma, id)), cancelled });
     },
   );
+
+  // What was sent, found by what the caller knows: its own metadata, a time, a status.
+  router.get('/v1/notifications', deps.authorize('notifications:read'), async (req, res) => {
+    const parsed = notificationListQuerySchema.safeParse(gatherMetadataFilters(req.query));
+    if (!parsed.success) {
+      // Named as sent: metadata[orderId], not metadata.orderId.
+      const errors = fieldErrorsFromZod(parsed.error, 'query').map((e) => ({
+        ...e,
+        field: e.field.replace(/^metadata\.(.*)$/, 'metadata[$1]'),
+      }));
+      throw validationProblem(errors);
+    }
+    const { template, since, until, ...filters } = parsed.data;
+    res.json(
+      await listNotifications(deps.db.pool, {
+        ...filters,
+        templateKey: template,
+        since: since ? new Date(since) : undefined,
+        until: until ? new Date(until) : undefined,
+      }),
+    );
+  });
 
   router.get('/v1/notifications/:id', deps.authorize('notifications:read'), async (req, res) => {
     const id = String(req.params.id);
