@@ -40,14 +40,31 @@ function pgrep(args: string[]): number[] {
 }
 
 /**
+ * CPU seconds the hypervisor gave to other guests while ours wanted to run
+ * (steal, summed over the cores). On a shared host it comes in bursts: a
+ * vCPU descheduled for 50 to 150 ms stalls every request in flight, and two
+ * such bursts in a 15 s run decide its p99.
+ */
+function stealSeconds(): number {
+  try {
+    const total = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    return Number(total[8] ?? 0) / TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * CPU seconds used by each party of a figure (Redis, Postgres, our
- * processes), so a result can say where the machine's two cores went.
+ * processes), so a result can say where the machine's two cores went, and
+ * what the host took from them (steal).
  */
 export function cpuSnapshot(children: Record<string, number | undefined>): Record<string, number> {
   const snapshot: Record<string, number> = {
     redis: pidsOf('redis-server').reduce((s, p) => s + cpuSecondsOf(p), 0),
     postgres: pidsOf('postgres').reduce((s, p) => s + cpuSecondsOf(p, true), 0),
     bench: cpuSecondsOf(process.pid),
+    steal: stealSeconds(),
   };
   for (const [name, pid] of Object.entries(children))
     if (pid) snapshot[name] = cpuSecondsOfTree(pid);
