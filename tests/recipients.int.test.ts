@@ -407,6 +407,35 @@ describe('recipients API: profiles, push subscriptions, VAPID key, erasure', () 
       return texts.join('\n').toLowerCase();
     }
 
+    /** Every key under this harness's queue prefix, with its contents, as text. */
+    async function redisAsText(): Promise<string> {
+      const texts: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, keys] = await h.redis.scan(cursor, 'MATCH', `${h.prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        for (const key of keys) {
+          const type = await h.redis.type(key);
+          const value =
+            type === 'string'
+              ? await h.redis.get(key)
+              : type === 'hash'
+                ? await h.redis.hgetall(key)
+                : type === 'list'
+                  ? await h.redis.lrange(key, 0, -1)
+                  : type === 'set'
+                    ? await h.redis.smembers(key)
+                    : type === 'zset'
+                      ? await h.redis.zrange(key, 0, -1)
+                      : type === 'stream'
+                        ? await h.redis.xrange(key, '-', '+')
+                        : null;
+          texts.push(`${key} ${JSON.stringify(value)}`);
+        }
+      } while (cursor !== '0');
+      return texts.join('\n').toLowerCase();
+    }
+
     it('erases personal data and keeps anonymised deliveries, attempts and counts', async () => {
       h.startEmailWorker({ smtpUrl: sink.url });
       // A mail server echoing the address in its rejection (it lands in reasons and attempts).
@@ -433,6 +462,17 @@ describe('recipients API: profiles, push subscriptions, VAPID key, erasure', () 
         metadata: { contact: address },
       });
       expect(scheduled.body.status).toBe('scheduled');
+      // A webhook job waiting in Redis (no webhook worker runs): its payload carries the URL.
+      const waiting = await notify({
+        to: { recipientId: 'u-erase' },
+        channels: ['webhook'],
+        content: { webhook: { payload: { hello: 'Erin' } } },
+      });
+      const waitingJob = waiting.body.deliveries[0].id as string;
+      await waitFor(
+        async () => (await h.queues.get('webhook.transactional')!.getJob(waitingJob)) ?? undefined,
+        { what: 'the webhook job in Redis' },
+      );
       await waitFor(
         async () => {
           const n = await request(h.app)
@@ -443,16 +483,24 @@ describe('recipients API: profiles, push subscriptions, VAPID key, erasure', () 
         },
         { what: 'the rejected email to settle' },
       );
-      const ids = [sent.body.id, scheduled.body.id];
+      const ids = [sent.body.id, scheduled.body.id, waiting.body.id];
       const before = await rowsAsText(['notifications', 'deliveries', 'attempts', 'outbox']);
       expect(before).toContain(address); // the search below would find it
+      // Redis holds the rejected email's dead letter and the waiting webhook job.
+      const deadLetter = sent.body.deliveries[0].id as string;
+      await waitFor(async () => (await h.dlq('email').getJob(deadLetter)) ?? undefined, {
+        what: 'the dead letter',
+      });
+      const redisBefore = await redisAsText();
+      expect(redisBefore).toContain(address);
+      expect(redisBefore).toContain(hook);
       const deliveriesBefore = await h.db.prisma.delivery.count({
         where: { notificationId: { in: ids } },
       });
       const attemptsBefore = await h.db.prisma.attempt.count({
         where: { delivery: { notificationId: { in: ids } } },
       });
-      expect(deliveriesBefore).toBe(2);
+      expect(deliveriesBefore).toBe(3);
       expect(attemptsBefore).toBeGreaterThanOrEqual(1);
 
       await request(h.app).delete('/v1/recipients/u-erase').set(bearer(manager)).expect(204);
@@ -464,7 +512,7 @@ describe('recipients API: profiles, push subscriptions, VAPID key, erasure', () 
 
       // Notifications, deliveries and attempts survive, anonymised.
       const notifications = await h.db.prisma.notification.findMany({ where: { id: { in: ids } } });
-      expect(notifications).toHaveLength(2);
+      expect(notifications).toHaveLength(3);
       for (const n of notifications) {
         expect(n).toMatchObject({ recipientId: null, to: null, data: null, metadata: null });
       }
@@ -498,6 +546,13 @@ describe('recipients API: profiles, push subscriptions, VAPID key, erasure', () 
       for (const personal of [address, chatId, hook, browser]) {
         expect(after).not.toContain(personal.toLowerCase());
       }
+      // Nor in Redis: the dead letter and the waiting job are gone.
+      expect(await h.dlq('email').getJob(deadLetter)).toBeUndefined();
+      expect(await h.queues.get('webhook.transactional')!.getJob(waitingJob)).toBeUndefined();
+      const redisAfter = await redisAsText();
+      for (const personal of [address, chatId, hook, browser]) {
+        expect(redisAfter).not.toContain(personal.toLowerCase());
+      }
 
       // The API still shows the notification's history.
       const view = await request(h.app)
@@ -517,9 +572,9 @@ describe('recipients API: profiles, push subscriptions, VAPID key, erasure', () 
           actor: 'crm',
           entityType: 'recipient',
           details: {
-            notifications: 2,
-            deliveries: 2,
-            cancelledDeliveries: 1,
+            notifications: 3,
+            deliveries: 3,
+            cancelledDeliveries: 2,
             pushSubscriptions: 1,
           },
         }),

@@ -104,6 +104,8 @@ export function createApp(deps: AppDeps): Express {
       vapidPublicKey: deps.config.vapidPublicKey,
       redis: deps.redis,
       prefix: deps.config.queuePrefix,
+      queues: deps.queues,
+      deadLetterQueues: deps.deadLetterQueues,
     }),
   );
   app.use(

@@ -44,10 +44,19 @@ export interface ErasureSummary {
   pushSubscriptions: number;
 }
 
+/** A delivery, with what names its queues (`<channel>.<lane>`, `<channel>.dlq`). */
+export interface DeliveryRef {
+  id: string;
+  channel: Channel;
+  lane: 'transactional' | 'campaign';
+}
+
 export interface ErasureResult {
   summary: ErasureSummary;
   /** Deliveries it cancelled: jobs already in Redis still need telling (cancellation markers). */
-  cancelledDeliveryIds: string[];
+  cancelledDeliveries: DeliveryRef[];
+  /** Deliveries that failed: their dead letters in Redis still carry the addresses. */
+  failedDeliveries: DeliveryRef[];
 }
 
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
@@ -256,12 +265,19 @@ function addressPattern(addresses: readonly (string | null)[]): string | undefin
  * - the recipient row goes (push subscriptions cascade; notifications and
  *   deliveries keep their rows with recipient_id set to NULL);
  * - an audit event records who erased which id, with counts only.
+ * What Redis still holds (jobs of cancelled deliveries, dead letters of failed
+ * ones) is handed to `beforeCommit` to remove.
  * Undefined when the recipient is unknown.
  */
 export async function eraseRecipient(
   pool: pg.Pool,
   id: string,
   actor: string,
+  /**
+   * Runs before the commit, with what Redis still holds: the erasure commits
+   * only if it succeeds (so a failure there leaves nothing half erased).
+   */
+  beforeCommit?: (erased: ErasureResult) => Promise<void>,
 ): Promise<ErasureResult | undefined> {
   return inTransaction(pool, async (client) => {
     // The lock also holds back notifications being accepted for this recipient
@@ -281,18 +297,22 @@ export async function eraseRecipient(
     );
 
     // Counted on their campaigns too, or a campaign waiting on them would never complete.
-    const cancelled = await client.query<{ id: string }>(
+    const cancelled = await client.query<DeliveryRef>(
       `WITH c AS (
          UPDATE deliveries SET status = 'cancelled', reason = 'recipient erased', updated_at = now()
          WHERE recipient_id = $1 AND status IN ('pending', 'scheduled', 'queued')
-         RETURNING id, campaign_id
+         RETURNING id, campaign_id, channel, lane
        ), counted AS (
          UPDATE campaigns SET cancelled = campaigns.cancelled + n.n
          FROM (SELECT campaign_id, count(*)::int AS n FROM c
                WHERE campaign_id IS NOT NULL GROUP BY campaign_id) n
          WHERE campaigns.id = n.campaign_id
        )
-       SELECT id FROM c`,
+       SELECT id, channel, lane FROM c`,
+      [id],
+    );
+    const failed = await client.query<DeliveryRef>(
+      `SELECT id, channel, lane FROM deliveries WHERE recipient_id = $1 AND status = 'failed'`,
       [id],
     );
     await client.query(
@@ -341,6 +361,8 @@ export async function eraseRecipient(
        VALUES ($1, 'recipient.erase', 'recipient', $2, $3::jsonb)`,
       [actor, id, JSON.stringify(summary)],
     );
-    return { summary, cancelledDeliveryIds: cancelled.rows.map((r) => r.id) };
+    const erased = { summary, cancelledDeliveries: cancelled.rows, failedDeliveries: failed.rows };
+    await beforeCommit?.(erased);
+    return erased;
   });
 }

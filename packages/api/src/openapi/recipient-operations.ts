@@ -179,11 +179,18 @@ export const recipientOperations: OperationSpec[] = [
     tag: 'Recipients',
     summary: 'Erase a recipient (right to erasure)',
     description:
-      'Personal data goes, deliveries not sent yet are cancelled; anonymised delivery counts stay.',
+      'Personal data goes, deliveries not sent yet are cancelled; anonymised delivery counts ' +
+      'stay. In Redis, the jobs still waiting for the recipient and the dead letters of its ' +
+      'failed deliveries are removed as well.',
     auth: { bearer: ['recipients:write'] },
     pathParams: recipientId,
     responses: { 204: { description: 'Erased.' } },
-    errors: { ...BEARER_ERRORS, 404: true, 422: 'The id is not a valid recipient id.' },
+    errors: {
+      ...BEARER_ERRORS,
+      404: true,
+      422: 'The id is not a valid recipient id.',
+      503: 'Postgres or Redis is unreachable: nothing was erased. Retry later.',
+    },
   },
   {
     method: 'post',

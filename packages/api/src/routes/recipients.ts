@@ -1,4 +1,5 @@
-import type { Redis } from '@herald/core';
+import type { Channel, Redis } from '@herald/core';
+import type { Queue } from 'bullmq';
 import { Router, type Request } from 'express';
 import { listRecipientDeliveries, type Database } from '@herald/db';
 import { principalOf, type createAuthorizer } from '../auth';
@@ -30,12 +31,16 @@ export function recipientRoutes(deps: {
   vapidPublicKey?: string;
   redis?: Redis;
   prefix?: string;
+  queues?: Map<string, Queue>;
+  deadLetterQueues?: Map<Channel, Queue>;
 }): Router {
   const router = Router();
   const recipients = createRecipientService({
     db: deps.db,
     redis: deps.redis,
     prefix: deps.prefix,
+    queues: deps.queues,
+    deadLetterQueues: deps.deadLetterQueues,
   });
   const read = deps.authorize('recipients:read');
   const write = deps.authorize('recipients:write');
