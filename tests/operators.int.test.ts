@@ -113,6 +113,30 @@ describe('operator API: queues, dead-letter queues, test messages, dashboard', (
     await request(h.app).post('/v1/dlq/no-such-job/redrive').set(bearer(admin)).expect(404);
   });
 
+  it('refuses to redrive a dead letter whose delivery record was purged, and keeps it', async () => {
+    const { notificationId, deliveryId } = await deadLetter('purged@example.test');
+    sink.behave('purged@example.test', { kind: 'accept' });
+    // What the retention purge does past RETENTION_DAYS: the record goes, the dead letter stays.
+    await h.db.pool.query('DELETE FROM notifications WHERE id = $1', [notificationId]);
+
+    const one = await request(h.app)
+      .post(`/v1/dlq/${deliveryId}/redrive`)
+      .set(bearer(admin))
+      .expect(409);
+    expect(one.body.detail).toMatch(/purged/);
+    const many = await request(h.app)
+      .post('/v1/dlq/redrive')
+      .set(bearer(admin))
+      .send({ channel: 'email', limit: 1000 })
+      .expect(202);
+    expect(many.body.orphaned).toEqual([deliveryId]);
+    expect(many.body.deliveryIds).not.toContain(deliveryId);
+    // Never sent again: not in the lane, still in the DLQ for an operator to delete.
+    expect(await h.queues.get('email.transactional')!.getJob(deliveryId)).toBeUndefined();
+    expect(await h.dlq('email').getJob(deliveryId)).toBeDefined();
+    await request(h.app).delete(`/v1/dlq/${deliveryId}`).set(bearer(admin)).expect(204);
+  });
+
   it('deletes a dead letter (the delivery stays failed) and audits it', async () => {
     const { notificationId, deliveryId } = await deadLetter('drop-me@example.test');
     await request(h.app).delete(`/v1/dlq/${deliveryId}`).set(bearer(admin)).expect(204);

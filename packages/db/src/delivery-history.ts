@@ -58,6 +58,19 @@ export async function requeueDeliveries(
   );
 }
 
+/** Of these delivery ids, those with a record (retention purges old ones). */
+export async function findExistingDeliveries(
+  pool: pg.Pool,
+  deliveryIds: string[],
+): Promise<Set<string>> {
+  if (deliveryIds.length === 0) return new Set();
+  const { rows } = await pool.query<{ id: string }>(
+    'SELECT id FROM deliveries WHERE id = ANY($1::uuid[])',
+    [deliveryIds],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
 /** Of these deliveries, those already settled (sent, failed, cancelled, skipped). */
 export async function findSettledDeliveries(
   pool: pg.Pool,

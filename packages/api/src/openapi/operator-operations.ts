@@ -63,6 +63,13 @@ export const deadLetterPageSchema = z.object({
 export const redriveResultSchema = z.object({
   redriven: z.int().min(0),
   deliveryIds: z.array(z.string()),
+  orphaned: z
+    .array(z.string())
+    .optional()
+    .describe(
+      'Dead letters left in the DLQ because their delivery record was purged (RETENTION_DAYS): ' +
+        'redriven, they would be sent with no record. Delete them.',
+    ),
 });
 
 const deadLetterExample = {
@@ -232,7 +239,11 @@ export const operatorOperations: OperationSpec[] = [
     auth: { bearer: ['admin'] },
     pathParams: jobId,
     responses: { 202: redriveResponse('One redriven', [ids.delivery2]) },
-    errors: { ...BEARER_ERRORS, 404: true },
+    errors: {
+      ...BEARER_ERRORS,
+      404: true,
+      409: 'Its delivery record was purged (RETENTION_DAYS): it would be sent with no record. Delete it instead.',
+    },
   },
   {
     method: 'delete',

@@ -8,11 +8,13 @@ import {
   type DeadLetter,
   type RetryConfig,
 } from '@herald/core';
-import { recordAudit, requeueDeliveries, type Database } from '@herald/db';
+import { findExistingDeliveries, recordAudit, requeueDeliveries, type Database } from '@herald/db';
 
 export interface DeadLetterView extends Omit<DeadLetter, 'job' | 'v'> {
   jobId: string;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function view(job: Job): DeadLetterView | undefined {
   const parsed = deadLetterSchema.safeParse(job.data);
@@ -40,25 +42,39 @@ export function createDeadLetterAdmin(deps: {
     return undefined;
   }
 
-  async function redriveJobs(jobs: Job[], actor: string): Promise<string[]> {
-    const redriven: string[] = [];
-    const byQueue = new Map<string, Job[]>();
-    for (const job of jobs) {
+  /**
+   * Redrives these dead letters, but not one whose delivery record is gone
+   * (purged past RETENTION_DAYS): it would be sent with no record of it, its
+   * status and attempts written nowhere. Those stay in the DLQ, returned as orphaned.
+   */
+  async function redriveJobs(
+    jobs: Job[],
+    actor: string,
+  ): Promise<{ redriven: string[]; orphaned: string[] }> {
+    const letters = jobs.flatMap((job) => {
       const letter = deadLetterSchema.safeParse(job.data);
-      if (!letter.success) continue;
-      const list = byQueue.get(letter.data.queue) ?? [];
-      list.push(job);
-      byQueue.set(letter.data.queue, list);
+      return letter.success ? [{ job, letter: letter.data }] : [];
+    });
+    // A job buried because its payload did not parse has no delivery id: it is let through.
+    const hasId = ({ letter }: { letter: DeadLetter }) => UUID.test(letter.deliveryId);
+    const recorded = await findExistingDeliveries(
+      deps.db.pool,
+      letters.filter(hasId).map((l) => l.letter.deliveryId),
+    );
+    const isOrphan = (l: { letter: DeadLetter }) => hasId(l) && !recorded.has(l.letter.deliveryId);
+    const byQueue = new Map<string, typeof letters>();
+    for (const entry of letters.filter((l) => !isOrphan(l))) {
+      byQueue.set(entry.letter.queue, [...(byQueue.get(entry.letter.queue) ?? []), entry]);
     }
-    for (const [queueName, list] of byQueue) {
+    const redriven: string[] = [];
+    for (const [queueName, entries] of byQueue) {
       const queue = deps.queues.get(queueName);
       const lane = parseLaneQueueName(queueName)?.lane;
       if (!queue || !lane) continue;
-      const letters = list.map((j) => deadLetterSchema.parse(j.data));
       // Back in the lane first, then out of the DLQ: a crash in between leaves a
       // duplicate entry in the DLQ, never a lost one.
       await queue.addBulk(
-        letters.map((l) => ({
+        entries.map(({ letter: l }) => ({
           name: 'deliver',
           // Fresh attempts, numbered on after those it had before it died.
           data: { ...(l.job as object), priorAttempts: undefined, attemptsBefore: l.attemptsMade },
@@ -67,11 +83,11 @@ export function createDeadLetterAdmin(deps: {
       );
       await requeueDeliveries(
         deps.db.pool,
-        letters.map((l) => l.deliveryId),
+        entries.map((e) => e.letter.deliveryId),
         `redriven by ${actor}`,
       );
-      await Promise.all(list.map((j) => j.remove()));
-      redriven.push(...letters.map((l) => l.deliveryId));
+      await Promise.all(entries.map((e) => e.job.remove()));
+      redriven.push(...entries.map((e) => e.letter.deliveryId));
     }
     if (redriven.length > 0) {
       await recordAudit(deps.db.prisma, {
@@ -82,7 +98,7 @@ export function createDeadLetterAdmin(deps: {
         details: { deliveryIds: redriven },
       });
     }
-    return redriven;
+    return { redriven, orphaned: letters.filter(isOrphan).map((l) => String(l.job.id)) };
   }
 
   return {
@@ -96,14 +112,20 @@ export function createDeadLetterAdmin(deps: {
     },
 
     /** Undefined when no DLQ holds that job. */
-    async redriveOne(jobId: string, actor: string): Promise<string | undefined> {
+    async redriveOne(
+      jobId: string,
+      actor: string,
+    ): Promise<{ redriven: string[]; orphaned: string[] } | undefined> {
       const found = await find(jobId);
       if (!found) return undefined;
-      const [id] = await redriveJobs([found.job], actor);
-      return id;
+      return redriveJobs([found.job], actor);
     },
 
-    async redriveMany(channel: Channel, limit: number, actor: string): Promise<string[]> {
+    async redriveMany(
+      channel: Channel,
+      limit: number,
+      actor: string,
+    ): Promise<{ redriven: string[]; orphaned: string[] }> {
       const jobs = await deps.deadLetterQueues.get(channel)!.getWaiting(0, limit - 1);
       return redriveJobs(jobs, actor);
     },

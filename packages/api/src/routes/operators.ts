@@ -75,21 +75,33 @@ export function operatorRoutes(deps: {
   router.post('/v1/dlq/redrive', admin, async (req, res) => {
     const parsed = redriveManyBodySchema.safeParse(requireJsonBody(req));
     if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
-    const redriven = await deps.deadLetters.redriveMany(
+    const { redriven, orphaned } = await deps.deadLetters.redriveMany(
       parsed.data.channel,
       parsed.data.limit,
       principalOf(res).sub,
     );
-    res.status(202).json({ redriven: redriven.length, deliveryIds: redriven });
+    res.status(202).json({
+      redriven: redriven.length,
+      deliveryIds: redriven,
+      ...(orphaned.length > 0 ? { orphaned } : {}),
+    });
   });
 
   router.post('/v1/dlq/:jobId/redrive', admin, async (req, res) => {
     const jobId = String(req.params.jobId);
-    const redriven = JOB_ID.test(jobId)
+    const outcome = JOB_ID.test(jobId)
       ? await deps.deadLetters.redriveOne(jobId, principalOf(res).sub)
       : undefined;
-    if (!redriven) throw new ProblemError(404, 'Not found', `No dead-lettered job ${jobId}.`);
-    res.status(202).json({ redriven: 1, deliveryIds: [redriven] });
+    if (!outcome) throw new ProblemError(404, 'Not found', `No dead-lettered job ${jobId}.`);
+    if (outcome.orphaned.length > 0) {
+      throw new ProblemError(
+        409,
+        'Delivery record purged',
+        `The delivery of ${jobId} is no longer in Postgres (purged past RETENTION_DAYS): ` +
+          'redriven, it would be sent with no record of it. Delete the dead letter instead.',
+      );
+    }
+    res.status(202).json({ redriven: outcome.redriven.length, deliveryIds: outcome.redriven });
   });
 
   router.delete('/v1/dlq/:jobId', admin, async (req, res) => {
