@@ -515,7 +515,10 @@ describe('bad input: every bad request gets a problem document, never a 5xx', ()
   });
 
   describe('fuzzing the query strings of the list endpoints', () => {
-    const reader = testToken('campaigns:read templates:read notifications:read', 'bad-input');
+    const reader = testToken(
+      'campaigns:read templates:read notifications:read recipients:read',
+      'bad-input',
+    );
 
     beforeAll(async () => {
       await h.db.pool.query("INSERT INTO recipients (id) VALUES ('fuzz-r')");
@@ -526,6 +529,7 @@ describe('bad input: every bad request gets a problem document, never a 5xx', ()
       ['/v1/templates', ['category', 'limit', 'after'], false],
       ['/v1/recipients/fuzz-r/deliveries', ['status', 'channel', 'limit', 'before'], false],
       // Strict: an unknown parameter is named too.
+      ['/v1/recipients', ['tag', 'email', 'limit', 'after'], true],
       [
         '/v1/notifications',
         [

@@ -669,3 +669,73 @@ describe("a recipient's deliveries (GET /v1/recipients/:id/deliveries)", () => {
     await list('u-other').expect(404);
   });
 });
+
+describe('finding recipients (GET /v1/recipients)', () => {
+  let h: Harness;
+  const put = (id: string, body: object) =>
+    request(h.app).put(`/v1/recipients/${id}`).set(bearer(manager)).send(body).expect(201);
+  const list = (query: Record<string, string | number> = {}, token = reader) =>
+    request(h.app).get('/v1/recipients').query(query).set(bearer(token));
+  interface Page {
+    items: { id: string; email: string | null; tags: string[]; pushSubscriptions?: unknown }[];
+    next?: string;
+  }
+  const ids = async (query: Record<string, string | number>) =>
+    ((await list(query).expect(200)).body as Page).items.map((r) => r.id);
+
+  beforeAll(async () => {
+    h = await createHarness();
+    for (let i = 0; i < 7; i++) {
+      await put(`u-${i}`, { email: `user${i}@example.test`, tags: i % 2 ? ['beta'] : ['alpha'] });
+    }
+    await put('u-ada', { email: 'Ada.Lovelace@Example.test', tags: ['beta', 'vip'] });
+    await put('u-none', {});
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('pages through every recipient once, in id order, by following next', async () => {
+    const seen: string[] = [];
+    let query: Record<string, string | number> = { limit: 3 };
+    for (;;) {
+      const page = (await list(query).expect(200)).body as Page;
+      expect(page.items.length).toBeLessThanOrEqual(3);
+      seen.push(...page.items.map((r) => r.id));
+      if (!page.next) break;
+      query = { limit: 3, after: page.next };
+    }
+    expect(seen).toEqual(['u-0', 'u-1', 'u-2', 'u-3', 'u-4', 'u-5', 'u-6', 'u-ada', 'u-none']);
+    const first = ((await list({ limit: 1 }).expect(200)).body as Page).items[0]!;
+    expect(first).toMatchObject({ id: 'u-0', email: 'user0@example.test', tags: ['alpha'] });
+    expect(first.pushSubscriptions).toBeUndefined();
+  });
+
+  it("lists a tag's recipients (a campaign's audience)", async () => {
+    expect(await ids({ tag: 'beta' })).toEqual(['u-1', 'u-3', 'u-5', 'u-ada']);
+    expect(await ids({ tag: 'vip' })).toEqual(['u-ada']);
+    expect(await ids({ tag: 'nobody' })).toEqual([]);
+  });
+
+  it('finds a recipient by its email address, whatever its case', async () => {
+    expect(await ids({ email: 'ada.lovelace@example.test' })).toEqual(['u-ada']);
+    expect(await ids({ email: 'ADA.LOVELACE@EXAMPLE.TEST', tag: 'vip' })).toEqual(['u-ada']);
+    expect(await ids({ email: 'ada.lovelace@example.test', tag: 'alpha' })).toEqual([]);
+    expect(await ids({ email: 'nobody@example.test' })).toEqual([]);
+  });
+
+  it('answers 422 naming bad or unknown parameters, 403 without recipients:read', async () => {
+    const res = await list({
+      tag: 'no spaces',
+      email: 'not-an-email',
+      limit: 0,
+      after: '',
+      tga: 'x',
+    });
+    expect(res.status).toBe(422);
+    expect([...new Set(fieldsOf(res.body as { errors: FieldError[] }))].sort()).toEqual(
+      ['after', 'email', 'limit', 'tag', 'tga'].sort(),
+    );
+    await list({}, sender).expect(403);
+  });
+});

@@ -7,6 +7,7 @@ export * from './notification-list';
 export * from './notification-ids';
 export * from './recipient-store';
 export * from './recipient-admin';
+export * from './recipient-list';
 export * from './delivery-ledger';
 export * from './outbox';
 export * from './delivery-history';

@@ -1,40 +1,21 @@
 import type pg from 'pg';
 import type { Channel } from '@herald/core';
 import { scrubRecipientFromCampaignPages } from './campaign-outbox';
+import {
+  RECIPIENT_COLUMNS,
+  recipientFromRow,
+  type PushSubscriptionView,
+  type RecipientProfile,
+  type RecipientRow,
+  type RecipientView,
+} from './recipient-view';
 
-/** Opt-outs: a channel or category set to false is skipped when sending. */
-export interface RecipientPreferences {
-  channels: Partial<Record<Channel, boolean>>;
-  categories: Record<string, boolean>;
-}
-
-/** Everything a PUT replaces: what is absent here is cleared. */
-export interface RecipientProfile {
-  email: string | null;
-  telegramChatId: string | null;
-  webhookUrl: string | null;
-  locale: string | null;
-  timezone: string | null;
-  tags: string[];
-  preferences: RecipientPreferences;
-}
-
-export interface PushSubscriptionView {
-  id: string;
-  endpoint: string;
-  createdAt: string;
-  lastUsedAt?: string;
-}
-
-/** A stored recipient as the API shows it: push keys are never included. */
-export interface RecipientView extends RecipientProfile {
-  id: string;
-  /** Channels a provider reported unreachable: `{telegram: {at, reason}}`. */
-  unreachable: Record<string, unknown>;
-  pushSubscriptions: PushSubscriptionView[];
-  createdAt: string;
-  updatedAt: string;
-}
+export type {
+  PushSubscriptionView,
+  RecipientPreferences,
+  RecipientProfile,
+  RecipientView,
+} from './recipient-view';
 
 /** What an erasure removed or anonymised (counts only: no personal data; audited). */
 export interface ErasureSummary {
@@ -84,22 +65,8 @@ async function inTransaction<T>(
 }
 
 async function readRecipient(db: Queryable, id: string): Promise<RecipientView | undefined> {
-  const { rows } = await db.query<{
-    id: string;
-    email: string | null;
-    telegram_chat_id: string | null;
-    webhook_url: string | null;
-    locale: string | null;
-    timezone: string | null;
-    tags: string[];
-    preferences: Partial<RecipientPreferences> | null;
-    unreachable: Record<string, unknown> | null;
-    created_at: Date;
-    updated_at: Date;
-  }>(
-    `SELECT id, email, telegram_chat_id, webhook_url, locale, timezone, tags, preferences,
-            unreachable, created_at, updated_at
-     FROM recipients WHERE id = $1`,
+  const { rows } = await db.query<RecipientRow>(
+    `SELECT ${RECIPIENT_COLUMNS} FROM recipients WHERE id = $1`,
     [id],
   );
   const r = rows[0];
@@ -114,27 +81,17 @@ async function readRecipient(db: Queryable, id: string): Promise<RecipientView |
      WHERE recipient_id = $1 ORDER BY created_at DESC, id`,
     [id],
   );
+  const { createdAt, updatedAt, ...profile } = recipientFromRow(r);
   return {
-    id: r.id,
-    email: r.email,
-    telegramChatId: r.telegram_chat_id,
-    webhookUrl: r.webhook_url,
-    locale: r.locale,
-    timezone: r.timezone,
-    tags: r.tags,
-    preferences: {
-      channels: r.preferences?.channels ?? {},
-      categories: r.preferences?.categories ?? {},
-    },
-    unreachable: r.unreachable ?? {},
+    ...profile,
     pushSubscriptions: subscriptions.rows.map((s) => ({
       id: s.id,
       endpoint: s.endpoint,
       createdAt: s.created_at.toISOString(),
       ...(s.last_used_at ? { lastUsedAt: s.last_used_at.toISOString() } : {}),
     })),
-    createdAt: r.created_at.toISOString(),
-    updatedAt: r.updated_at.toISOString(),
+    createdAt,
+    updatedAt,
   };
 }
 

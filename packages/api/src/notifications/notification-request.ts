@@ -12,6 +12,7 @@ import {
   webhookUrlSchema,
 } from '@herald/core';
 import { DELIVERY_STATUSES } from '@herald/db';
+import { namedParameters } from '../query-parameters';
 
 /** A UUID, as every id Herald makes is. */
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -161,13 +162,12 @@ export const notificationListQuerySchema = z
 /**
  * Express gives `metadata[orderId]=A-1` as a key of its own: gathers such
  * keys into one `metadata` object for the schema (a repeated or empty key
- * stays as it came, for the schema to name). A nameless parameter is dropped.
+ * stays as it came, for the schema to name).
  */
 export function gatherMetadataFilters(query: Record<string, unknown>): Record<string, unknown> {
   const gathered: Record<string, unknown> = {};
   const metadata: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(query)) {
-    if (key === '') continue; // `?=` or `?&`: no parameter at all
+  for (const [key, value] of Object.entries(namedParameters(query))) {
     const match = /^metadata\[(.*)\]$/.exec(key);
     if (match) metadata[match[1]!] = value;
     else gathered[key] = value;

@@ -1,10 +1,16 @@
 import { z } from 'zod';
-import type { PushSubscriptionView, RecipientDelivery, RecipientView } from '@herald/db';
+import type {
+  PushSubscriptionView,
+  RecipientDelivery,
+  RecipientSummary,
+  RecipientView,
+} from '@herald/db';
 import { recipientIdSchema } from '../notifications/notification-request';
 import {
   pushSubscriptionQuerySchema,
   pushSubscriptionRequestSchema,
   recipientDeliveriesQuerySchema,
+  recipientListQuerySchema,
   recipientProfileSchema,
 } from '../recipients/recipient-request';
 import { deliverySummarySchema } from './notification-responses';
@@ -56,6 +62,14 @@ export const recipientViewSchema = z.object({
   updatedAt: z.iso.datetime(),
 }) satisfies z.ZodType<RecipientView>;
 
+/** GET /v1/recipients: one page (recipient-list.ts's RecipientSummary). */
+export const recipientPageSchema = z.object({
+  items: z.array(
+    recipientViewSchema.omit({ pushSubscriptions: true }) satisfies z.ZodType<RecipientSummary>,
+  ),
+  next: z.string().optional().describe('The `after` of the next page; absent on the last page'),
+});
+
 export const vapidPublicKeySchema = z.object({ publicKey: z.string() });
 
 const recipientId = {
@@ -85,6 +99,8 @@ const recipientResponse = (description: string) => ({
   },
 });
 
+const { pushSubscriptions: _, ...recipientSummaryExample } = recipientViewExample;
+
 export const recipientOperations: OperationSpec[] = [
   {
     method: 'put',
@@ -107,6 +123,40 @@ export const recipientOperations: OperationSpec[] = [
       201: recipientResponse('Created.'),
     },
     errors: { ...BEARER_ERRORS, ...JSON_BODY_ERRORS },
+  },
+  {
+    method: 'get',
+    path: '/v1/recipients',
+    operationId: 'listRecipients',
+    tag: 'Recipients',
+    summary: 'Recipients in id order: those carrying a tag, or the one with an email address',
+    description:
+      'Profiles without their push subscriptions (GET the recipient for those). `tag` lists a ' +
+      "campaign's `{tag}` audience; `email` finds a recipient by its address, whatever its case. " +
+      "Pass a page's `next` as `after` for the page after it; the last page has no `next`.",
+    auth: { bearer: ['recipients:read'] },
+    query: {
+      schema: recipientListQuerySchema,
+      examples: { tag: 'beta', email: 'ada@example.com', limit: 50, after: 'u-41' },
+    },
+    responses: {
+      200: {
+        description: 'One page of recipients.',
+        json: {
+          component: 'RecipientPage',
+          schema: recipientPageSchema,
+          examples: {
+            beta: {
+              summary: 'The beta testers',
+              value: {
+                items: [recipientSummaryExample],
+              },
+            },
+          },
+        },
+      },
+    },
+    errors: { ...BEARER_ERRORS, 422: 'A query parameter is invalid or unknown (each one named).' },
   },
   {
     method: 'get',

@@ -7,7 +7,7 @@ import {
   telegramChatIdSchema,
   webhookUrlSchema,
 } from '@herald/core';
-import { UUID } from '../notifications/notification-request';
+import { recipientIdSchema, UUID } from '../notifications/notification-request';
 
 /** Tags and preference categories: short names, safe in URLs and logs. */
 const NAME = /^[\w.-]{1,64}$/;
@@ -103,3 +103,13 @@ export const recipientDeliveriesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   before: z.string().regex(UUID, "a delivery id: the previous page's next").optional(),
 });
+
+/** GET /v1/recipients: id order, keyset pages; filters AND-ed, unknown ones refused. */
+export const recipientListQuerySchema = z
+  .object({
+    tag: z.string().regex(NAME, NAME_RULE).optional(),
+    email: emailAddressSchema.optional().describe('Matched whatever its case'),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+    after: recipientIdSchema.optional().describe("A recipient id: the previous page's next"),
+  })
+  .strict();

@@ -1,7 +1,7 @@
 import type { Channel, Redis } from '@herald/core';
 import type { Queue } from 'bullmq';
 import { Router, type Request } from 'express';
-import { listRecipientDeliveries, type Database } from '@herald/db';
+import { listRecipientDeliveries, listRecipients, type Database } from '@herald/db';
 import { principalOf, type createAuthorizer } from '../auth';
 import { recipientIdSchema } from '../notifications/notification-request';
 import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
@@ -9,9 +9,11 @@ import {
   pushSubscriptionQuerySchema,
   pushSubscriptionRequestSchema,
   recipientDeliveriesQuerySchema,
+  recipientListQuerySchema,
   recipientProfileSchema,
 } from '../recipients/recipient-request';
 import { createRecipientService } from '../recipients/recipient-service';
+import { namedParameters } from '../query-parameters';
 import { requireJsonBody } from './notifications';
 
 /** The `:id` of the path, or a 422 naming `id`. */
@@ -44,6 +46,13 @@ export function recipientRoutes(deps: {
   });
   const read = deps.authorize('recipients:read');
   const write = deps.authorize('recipients:write');
+
+  // Who carries a tag (a campaign's audience), or who has this address: support's lookup.
+  router.get('/v1/recipients', read, async (req, res) => {
+    const query = recipientListQuerySchema.safeParse(namedParameters(req.query));
+    if (!query.success) throw validationProblem(fieldErrorsFromZod(query.error, 'query'));
+    res.json(await listRecipients(deps.db.pool, query.data));
+  });
 
   router.put('/v1/recipients/:id', write, async (req, res) => {
     const id = recipientIdOf(req);
