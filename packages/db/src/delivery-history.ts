@@ -58,6 +58,24 @@ export async function requeueDeliveries(
   );
 }
 
+/**
+ * Whether the recipient this delivery was for has been erased since: the job
+ * names a stored recipient, and the delivery's row no longer does (erasure
+ * sets it to NULL). Such a delivery's job still carries the addresses.
+ */
+export async function wasRecipientErased(
+  pool: pg.Pool,
+  deliveryId: string,
+  recipientId: string,
+): Promise<boolean> {
+  if (!UUID.test(deliveryId) || recipientId === '') return false;
+  const { rows } = await pool.query<{ recipient_id: string | null }>(
+    'SELECT recipient_id FROM deliveries WHERE id = $1',
+    [deliveryId],
+  );
+  return rows.length === 1 && rows[0]!.recipient_id === null;
+}
+
 /** Of these delivery ids, those with a record (retention purges old ones). */
 export async function findExistingDeliveries(
   pool: pg.Pool,

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Channel, DeadLetter, Lane } from '@herald/core';
-import { listAttemptErrors } from '@herald/db';
+import { listAttemptErrors, wasRecipientErased } from '@herald/db';
 import type pg from 'pg';
 
 export interface BuryRequest {
@@ -22,11 +22,21 @@ export interface BuryRequest {
  */
 export function createDeadLetters(deps: { dlq: Queue; channel: Channel; pool: pg.Pool }) {
   return {
-    async bury(request: BuryRequest): Promise<void> {
-      const errors = [
-        ...(await listAttemptErrors(deps.pool, request.deliveryId)),
-        ...(request.extraErrors ?? []),
-      ];
+    /**
+     * Resolves with false when nothing was buried: the delivery's recipient was
+     * erased while it was in flight. Its letter would keep the addresses the
+     * erasure removed, and a redrive would send to them again.
+     */
+    async bury(request: BuryRequest): Promise<boolean> {
+      const recipientId = (request.job as { recipientId?: unknown } | undefined)?.recipientId;
+      const [attemptErrors, erased] = await Promise.all([
+        listAttemptErrors(deps.pool, request.deliveryId),
+        typeof recipientId === 'string'
+          ? wasRecipientErased(deps.pool, request.deliveryId, recipientId)
+          : false,
+      ]);
+      if (erased) return false;
+      const errors = [...attemptErrors, ...(request.extraErrors ?? [])];
       const letter: DeadLetter = {
         v: 1,
         deliveryId: request.deliveryId,
@@ -45,6 +55,7 @@ export function createDeadLetters(deps: { dlq: Queue; channel: Channel; pool: pg
         removeOnComplete: true,
         removeOnFail: true,
       });
+      return true;
     },
   };
 }

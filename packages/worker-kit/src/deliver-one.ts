@@ -195,7 +195,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
       return { kind: 'retry', attempt, error };
     }
     metrics.deliveries.inc({ channel, lane, outcome: 'failed' });
-    await deps.deadLetters.bury({
+    const buried = await deps.deadLetters.bury({
       deliveryId,
       notificationId: payload.notificationId,
       lane,
@@ -204,7 +204,7 @@ export function createDeliverOne<C extends Channel>(deps: DeliverDeps<C>) {
       attemptsMade: numbered,
       job: payload,
     });
-    metrics.deliveries.inc({ channel, lane, outcome: 'dead' });
+    if (buried) metrics.deliveries.inc({ channel, lane, outcome: 'dead' });
     await deps.addressBook.learnFromFailure(payload, error.code, error.message);
     await deps.fallback.next(payload, reason);
     return { kind: 'dead' };
