@@ -533,6 +533,7 @@ describe('bad input: every bad request gets a problem document, never a 5xx', ()
       [
         '/v1/notifications',
         [
+          'owner',
           'status',
           'channel',
           'lane',

@@ -27,6 +27,8 @@ export interface NotificationSummary extends Omit<NotificationView, 'deliveries'
 }
 
 export interface NotificationListQuery {
+  /** Sent with a token of this `sub`. */
+  owner?: string;
   /** The summary status (as GET /v1/notifications/:id gives it). */
   status?: DeliveryStatus;
   /** One of the notification's channels. */
@@ -55,6 +57,7 @@ export const LIST_SCAN_WINDOW = 5000;
 
 interface Row {
   id: string;
+  owner: string;
   lane: string;
   strategy: string;
   channels: string[];
@@ -82,7 +85,7 @@ interface Row {
 }
 
 const hasFilter = (q: NotificationListQuery) =>
-  [q.status, q.channel, q.lane, q.category, q.recipientId, q.templateKey, q.metadata].some(
+  [q.owner, q.status, q.channel, q.lane, q.category, q.recipientId, q.templateKey, q.metadata].some(
     (v) => v !== undefined,
   );
 
@@ -121,7 +124,7 @@ export async function listNotifications(
   // A full window may have more below it.
   const floor = window.n === size ? window.low : undefined;
   const { rows } = await pool.query<Row>({
-    text: `SELECT n.id, n.lane, n.strategy, n.channels::text[] AS channels, n.recipient_id,
+    text: `SELECT n.id, n.owner, n.lane, n.strategy, n.channels::text[] AS channels, n.recipient_id,
                   n.template_key, n.category,
                   n.metadata, n.send_at, n.dispatched_at, n.cancelled_at, n.created_at,
                   s.status, s.deliveries
@@ -147,6 +150,7 @@ export async function listNotifications(
              AND ($9::jsonb IS NULL OR NOT EXISTS (
                    SELECT 1 FROM jsonb_each_text($9) want
                    WHERE (n.metadata ->> want.key) IS DISTINCT FROM want.value))
+             AND ($11::text IS NULL OR n.owner = $11)
            ORDER BY n.id DESC
            LIMIT $10`,
     values: [
@@ -160,6 +164,7 @@ export async function listNotifications(
       query.templateKey ?? null,
       query.metadata ? JSON.stringify(query.metadata) : null,
       query.limit + 1,
+      query.owner ?? null,
     ],
   });
   const page = rows.slice(0, query.limit);
@@ -175,6 +180,7 @@ const iso = (value: Date | string | null) =>
 function toSummary(r: Row): NotificationSummary {
   return {
     id: r.id,
+    owner: r.owner,
     status: r.status,
     lane: r.lane,
     strategy: r.strategy,

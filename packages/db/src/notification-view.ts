@@ -27,6 +27,8 @@ export interface DeliveryView {
 
 export interface NotificationView {
   id: string;
+  /** The `sub` of the token that sent it. */
+  owner: string;
   status: DeliveryStatus;
   lane: string;
   strategy: string;
@@ -63,6 +65,7 @@ export async function getNotificationView(
   if (!n) return undefined;
   return {
     id: n.id,
+    owner: n.owner,
     status: summarizeStatus(n.deliveries.map((d) => d.status)),
     lane: n.lane,
     strategy: n.strategy,

@@ -134,6 +134,7 @@ const filterText = (max: number) =>
  */
 export const notificationListQuerySchema = z
   .object({
+    owner: filterText(200).min(1).optional().describe('Sent with a token of this `sub`'),
     status: z.enum(DELIVERY_STATUSES).optional(),
     channel: z.enum(CHANNELS).optional(),
     lane: z.enum(LANES).optional(),

@@ -37,6 +37,7 @@ const acceptedExamples: Examples = Object.fromEntries(
 
 const viewExample = {
   id: ids.notification,
+  owner: 'billing-service',
   status: 'sent',
   lane: 'transactional',
   strategy: 'all',
@@ -246,6 +247,7 @@ export const notificationOperations: OperationSpec[] = [
     query: {
       schema: notificationListQuerySchema,
       examples: {
+        owner: 'billing-service',
         status: 'failed',
         channel: 'email',
         lane: 'transactional',

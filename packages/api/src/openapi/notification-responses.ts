@@ -54,6 +54,7 @@ export const deliverySummarySchema = z.object({
 /** GET /v1/notifications/:id (notification-view.ts's NotificationView). */
 export const notificationViewSchema = z.object({
   id: z.uuid(),
+  owner: z.string().describe('The `sub` of the token that sent it'),
   status: deliveryStatusSchema.describe("A summary of its deliveries' statuses"),
   lane: z.enum(LANES),
   strategy: z.enum(['all', 'fallback']),
