@@ -149,6 +149,15 @@ export function superviseProcesses(options: SupervisorOptions): void {
  */
 class MetricsCollector {
   private readonly collectors = new Set<Worker>();
+  /** Each process's last answer: what it counted, should it die before the next scrape. */
+  private readonly lastSeen = new Map<Worker, ProcessMetrics>();
+  /**
+   * What processes that died had counted, added up (counters and histograms
+   * only): kept in every sum after them, so a restart never makes a counter
+   * go down, which Prometheus would read as a reset and a burst of increase.
+   * A chain, so that a scrape sees every death before it.
+   */
+  private retired: Promise<ProcessMetrics | undefined> = Promise.resolve(undefined);
   private readonly pending = new Map<
     number,
     { worker: Worker; settle: (metrics: ProcessMetrics | Error | undefined) => void }
@@ -161,11 +170,27 @@ class MetricsCollector {
     this.collectors.add(worker);
   }
 
-  /** A process that exits is left out, and so are its answers still awaited (its counts went with it). */
+  /**
+   * A process that exits is asked no more, and its answers still awaited are
+   * dropped; what it counted up to its last answer stays in the sums.
+   */
   remove(worker: Worker): void {
     this.collectors.delete(worker);
     for (const { worker: asked, settle } of this.pending.values())
       if (asked === worker) settle(undefined);
+    const last = this.lastSeen.get(worker);
+    this.lastSeen.delete(worker);
+    if (!last) return;
+    const counted = last.filter((m) => ['counter', 'histogram'].includes(String(m.type)));
+    this.retired = this.retired.then(async (before) => {
+      try {
+        return await AggregatorRegistry.aggregate(
+          before ? [before, counted] : [counted],
+        ).getMetricsAsJSON();
+      } catch {
+        return before;
+      }
+    });
   }
 
   settle(response: CollectResponse): void {
@@ -175,11 +200,14 @@ class MetricsCollector {
   }
 
   async collect(): Promise<string> {
-    const answers = await Promise.all(
-      [...this.collectors].filter((w) => w.isConnected()).map((w) => this.ask(w)),
-    );
+    const asked = [...this.collectors].filter((w) => w.isConnected());
+    const answers = await Promise.all(asked.map((w) => this.ask(w)));
+    answers.forEach((answer, i) => {
+      if (answer && this.collectors.has(asked[i]!)) this.lastSeen.set(asked[i]!, answer);
+    });
     const present = answers.filter((a): a is ProcessMetrics => a !== undefined);
-    return AggregatorRegistry.aggregate(present).metrics();
+    const retired = await this.retired;
+    return AggregatorRegistry.aggregate(retired ? [...present, retired] : present).metrics();
   }
 
   private ask(worker: Worker): Promise<ProcessMetrics | undefined> {
