@@ -153,3 +153,100 @@ describe('batch ingest', () => {
     expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['items']);
   });
 });
+
+describe('batch ingest with an Idempotency-Key', () => {
+  let h: Harness;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver({ secret: SECRET }).start();
+    h = await createHarness();
+    h.startWebhookWorker({ signingSecret: SECRET });
+  });
+  afterAll(async () => {
+    await h.close();
+    await receiver.stop();
+  });
+
+  const postBatch = (body: unknown, key: string) =>
+    request(h.app)
+      .post('/v1/notifications/batch')
+      .set(bearer(writer))
+      .set('Idempotency-Key', key)
+      .send(body as object);
+  const webhook = (path: string) => ({
+    to: { webhookUrl: receiver.url(path) },
+    channels: ['webhook'],
+    content: { webhook: { payload: { path } } },
+  });
+  const notificationCount = async () =>
+    (await h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM notifications')).rows[0]!
+      .n;
+  /** Once no webhook job is left to run, what each path received is final. */
+  async function drained(paths: string[]): Promise<number[]> {
+    for (const path of paths) await receiver.waitFor(path, 1, 10_000);
+    const queue = h.queues.get('webhook.transactional')!;
+    await waitFor(
+      async () => {
+        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+        return Object.values(counts).every((n) => n === 0);
+      },
+      { what: 'the webhook lane drained' },
+    );
+    return paths.map((p) => receiver.received(p));
+  }
+
+  it('a retried batch replays what was accepted and sends nothing twice', async () => {
+    const before = await notificationCount();
+    const items = [webhook('retry-0'), { channels: [] }, webhook('retry-2')];
+    const first = await postBatch({ items }, 'batch-retry').expect(202);
+    const again = await postBatch({ items }, 'batch-retry').expect(202);
+    expect(again.body).toEqual(first.body);
+    expect(first.body).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(await notificationCount()).toBe(before + 2);
+    expect(await drained(['retry-0', 'retry-2'])).toEqual([1, 1]);
+  });
+
+  it('an item that changed answers 409 alone; the others replay', async () => {
+    const items = [webhook('change-0'), webhook('change-1')];
+    const first = await postBatch({ items }, 'batch-change').expect(202);
+    const changed = await postBatch(
+      { items: [items[0], webhook('change-1-other')] },
+      'batch-change',
+    ).expect(202);
+    expect(changed.body.items[0]).toEqual(first.body.items[0]);
+    expect(changed.body.items[1]).toMatchObject({ index: 1, error: { status: 409 } });
+    expect(changed.body).toMatchObject({ accepted: 1, rejected: 1 });
+    expect(await drained(['change-0', 'change-1'])).toEqual([1, 1]);
+    expect(receiver.received('change-1-other')).toBe(0);
+  });
+
+  it('two tries at once write the batch once', async () => {
+    const before = await notificationCount();
+    const items = Array.from({ length: 20 }, (_, i) => webhook(`race-${i}`));
+    const [a, b] = await Promise.all([
+      postBatch({ items }, 'batch-race').expect(202),
+      postBatch({ items }, 'batch-race').expect(202),
+    ]);
+    expect(a.body).toEqual(b.body);
+    expect(await notificationCount()).toBe(before + 20);
+    expect(await drained(items.map((_, i) => `race-${i}`))).toEqual(Array(20).fill(1));
+  });
+
+  it('keys of single sends and of batches never meet', async () => {
+    const single = await request(h.app)
+      .post('/v1/notifications')
+      .set(bearer(writer))
+      .set('Idempotency-Key', 'shared-key')
+      .send(webhook('single-shared'))
+      .expect(202);
+    const batch = await postBatch({ items: [webhook('batch-shared')] }, 'shared-key').expect(202);
+    expect(batch.body.items[0].id).not.toBe(single.body.id);
+    expect(await drained(['single-shared', 'batch-shared'])).toEqual([1, 1]);
+  });
+
+  it('a malformed key is a 422 naming the header', async () => {
+    const res = await postBatch({ items: [webhook('bad-key')] }, 'no spaces allowed').expect(422);
+    expect(res.body.errors).toEqual([expect.objectContaining({ field: 'Idempotency-Key' })]);
+  });
+});

@@ -136,6 +136,28 @@ export function isDeliveryBatch(data: unknown): boolean {
 }
 
 /**
+ * The part of a job that carries only the deliveries in `keep`: a batch job
+ * loses its other members (its id stays); undefined when none is left.
+ */
+export function keepDeliveries<J extends { deliveryIds: string[]; data: unknown }>(
+  job: J,
+  keep: ReadonlySet<string>,
+): J | undefined {
+  const deliveryIds = job.deliveryIds.filter((id) => keep.has(id));
+  if (deliveryIds.length === 0) return undefined;
+  if (deliveryIds.length === job.deliveryIds.length) return job;
+  let data = job.data;
+  if (isDeliveryBatch(data)) {
+    const batch = data as { deliveries: { deliveryId?: string }[] };
+    data = {
+      ...batch,
+      deliveries: batch.deliveries.filter((m) => m.deliveryId && keep.has(m.deliveryId)),
+    };
+  }
+  return { ...job, deliveryIds, data };
+}
+
+/**
  * The members of a batch job's data, each whole (its own fields over the
  * batch's shared ones); a single delivery's data is its only member. For any
  * reader of job data: a member alone may lack its content or its ids.

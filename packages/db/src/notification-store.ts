@@ -241,6 +241,32 @@ export async function findIdempotencyRecord(
     : undefined;
 }
 
+/** The live records of these keys of one owner, by key (one query, for a batch). */
+export async function findIdempotencyRecords(
+  pool: pg.Pool,
+  owner: string,
+  keys: readonly string[],
+): Promise<Map<string, IdempotencyRecord>> {
+  if (keys.length === 0) return new Map();
+  const { rows } = await pool.query<{
+    key: string;
+    request_hash: string;
+    notification_id: string;
+    response: unknown;
+  }>({
+    text: `SELECT key, request_hash, notification_id, response FROM idempotency_keys
+           WHERE owner = $1 AND key = ANY($2::text[])
+             AND created_at >= now() - interval '${IDEMPOTENCY_TTL_HOURS} hours'`,
+    values: [owner, keys],
+  });
+  return new Map(
+    rows.map((r) => [
+      r.key,
+      { requestHash: r.request_hash, notificationId: r.notification_id, response: r.response },
+    ]),
+  );
+}
+
 /**
  * Cancels a notification's deliveries that have not been sent (scheduled,
  * queued, pending) and drops their outbox entries. Resolves with the

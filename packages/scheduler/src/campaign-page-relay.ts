@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import {
   enqueueJobs,
-  isDeliveryBatch,
+  keepDeliveries,
   parseLaneQueueName,
   type Logger,
   type PlannedJob,
@@ -44,22 +44,14 @@ export function pendingPartOf(
   now: number,
 ): PlannedJob | undefined {
   const parsed = parseLaneQueueName(job.queue);
-  const deliveryIds = job.deliveryIds.filter((id) => queued.has(id));
-  if (!parsed || deliveryIds.length === 0) return undefined;
-  let data = job.data;
-  if (deliveryIds.length < job.deliveryIds.length && isDeliveryBatch(data)) {
-    const batch = data as { deliveries: { deliveryId?: string }[] };
-    data = {
-      ...batch,
-      deliveries: batch.deliveries.filter((m) => m.deliveryId && queued.has(m.deliveryId)),
-    };
-  }
+  const part = keepDeliveries(job, queued);
+  if (!parsed || !part) return undefined;
   return {
     jobId: job.jobId,
     queue: job.queue,
     lane: parsed.lane,
-    data,
-    deliveryIds,
+    data: part.data,
+    deliveryIds: part.deliveryIds,
     delayMs: Math.max(0, job.at - now),
     dedupeForMs: CAMPAIGN_JOB_DEDUPE_MS,
   };

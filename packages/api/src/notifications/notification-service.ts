@@ -1,5 +1,6 @@
 import {
   countSkippedDeliveries,
+  keepDeliveries,
   laneQueueName,
   markDeliveriesCancelled,
   type DeliveriesCounter,
@@ -11,10 +12,12 @@ import {
 import {
   cancelNotificationDeliveries,
   findIdempotencyRecord,
+  findIdempotencyRecords,
   findRecipientsAddresses,
   groupOutboxJobs,
   insertNotifications,
   type Database,
+  type IdempotencyClaim,
   type OutboxAcknowledger,
 } from '@herald/db';
 import type { Queue } from 'bullmq';
@@ -225,11 +228,16 @@ export function createNotificationService(deps: NotificationServiceDeps) {
      * Many notifications in one go: each item is planned alone (a bad one gets
      * its own problem), the good ones are written in ONE statement and their
      * deliveries grouped into batch jobs across items.
+     *
+     * With an idempotency key, each item claims `<key> <index>` (a space: no
+     * single send's key has one) with its own body's hash, so a retried batch
+     * replays what was accepted and sends nothing twice, item by item.
      */
     async acceptBatch(
       items: readonly (NotificationRequest | ProblemError)[],
-      owner: string,
+      options: AcceptOptions,
     ): Promise<(AcceptedResponse | ProblemError)[]> {
+      const { owner, idempotencyKey } = options;
       const valid = items.flatMap((item, index) =>
         item instanceof ProblemError ? [] : [{ index, request: item }],
       );
@@ -238,33 +246,87 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         owner,
       );
       const results = [...items] as (AcceptedResponse | ProblemError | NotificationRequest)[];
-      const planned: PlannedNotification[] = [];
+      let fresh: { index: number; planned: PlannedNotification; claim?: IdempotencyClaim }[] = [];
       prepared.forEach((p, i) => {
-        results[valid[i]!.index] = p instanceof ProblemError ? p : p.response;
-        if (!(p instanceof ProblemError)) planned.push(p);
+        const { index, request } = valid[i]!;
+        if (p instanceof ProblemError) results[index] = p;
+        else {
+          const claim = idempotencyKey
+            ? {
+                owner,
+                key: `${idempotencyKey} ${index}`,
+                requestHash: hashRequestBody(request),
+                response: p.response,
+              }
+            : undefined;
+          fresh.push({ index, planned: p, claim });
+        }
       });
-      if (planned.length === 0) return results as (AcceptedResponse | ProblemError)[];
-      const { rows, due } = groupOutboxJobs(planned.flatMap((p) => p.outbox));
+      // Items a previous try already accepted: replayed, not planned again.
+      const replay = async (claims: IdempotencyClaim[]) => {
+        const records = await findIdempotencyRecords(
+          deps.db.pool,
+          owner,
+          claims.map((c) => c.key),
+        );
+        return (index: number, claim: IdempotencyClaim): boolean => {
+          const record = records.get(claim.key);
+          if (!record) return false;
+          results[index] =
+            record.requestHash === claim.requestHash
+              ? (record.response as AcceptedResponse)
+              : new ProblemError(
+                  409,
+                  'Idempotency key reused',
+                  `Item ${index} differs from the item ${index} first sent with this Idempotency-Key.`,
+                );
+          return true;
+        };
+      };
+      if (idempotencyKey && fresh.length > 0) {
+        const replayed = await replay(fresh.map((f) => f.claim!));
+        fresh = fresh.filter((f) => !replayed(f.index, f.claim!));
+      }
+      if (fresh.length === 0) return results as (AcceptedResponse | ProblemError)[];
+      const { rows, due } = groupOutboxJobs(fresh.flatMap((f) => f.planned.outbox));
       const rowsByNotification = new Map<string, typeof rows>();
       const notificationOf = new Map(
-        planned.flatMap((p) => p.outbox.map((o) => [o.deliveryId, p.notification.id] as const)),
+        fresh.flatMap((f) =>
+          f.planned.outbox.map((o) => [o.deliveryId, f.planned.notification.id] as const),
+        ),
       );
       for (const row of rows) {
         const id = notificationOf.get(row.deliveryId)!;
         rowsByNotification.set(id, [...(rowsByNotification.get(id) ?? []), row]);
       }
-      await insertNotifications(
+      const inserted = await insertNotifications(
         deps.db.pool,
-        planned.map((p) => ({
-          notification: p.notification,
-          outbox: rowsByNotification.get(p.notification.id) ?? [],
+        fresh.map((f) => ({
+          notification: f.planned.notification,
+          outbox: rowsByNotification.get(f.planned.notification.id) ?? [],
+          idempotency: f.claim,
         })),
       );
-      for (const p of planned) {
-        deps.accepted.inc({ lane: p.notification.lane });
-        countSkippedDeliveries(deps.deliveries, p.notification.deliveries);
+      // A concurrent try of the same batch claimed some keys first: those are its.
+      const lost = fresh.filter((f) => !inserted.has(f.planned.notification.id));
+      if (lost.length > 0) {
+        const replayed = await replay(lost.map((f) => f.claim!));
+        for (const f of lost) replayed(f.index, f.claim!);
       }
-      await dispatch(due);
+      const written = fresh.filter((f) => inserted.has(f.planned.notification.id));
+      for (const { index, planned } of written) {
+        results[index] = planned.response;
+        deps.accepted.inc({ lane: planned.notification.lane });
+        countSkippedDeliveries(deps.deliveries, planned.notification.deliveries);
+      }
+      const writtenDeliveries = new Set(
+        written.flatMap((f) => f.planned.notification.deliveries.map((d) => d.id)),
+      );
+      await dispatch(
+        lost.length === 0
+          ? due
+          : due.flatMap((job) => keepDeliveries(job, writtenDeliveries) ?? []),
+      );
       return results as (AcceptedResponse | ProblemError)[];
     },
 

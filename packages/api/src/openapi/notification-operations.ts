@@ -168,8 +168,17 @@ export const notificationOperations: OperationSpec[] = [
     summary: `Send up to ${MAX_BATCH_ITEMS} notifications in one request`,
     description:
       'Each item is a NotificationRequest validated on its own: a bad item gets its own problem ' +
-      'in the result, the good ones are accepted. Idempotency keys do not apply here.',
+      'in the result, the good ones are accepted. With an `Idempotency-Key`, a retry of the ' +
+      'batch within 24 h answers what was accepted again and sends nothing twice, item by item: ' +
+      'an item whose body changed gets a 409 problem in its place.',
     auth: { bearer: ['notifications:write'] },
+    headers: {
+      'Idempotency-Key': {
+        schema: z.string().regex(IDEMPOTENCY_KEY),
+        description: '1 to 255 visible ASCII characters, unique per batch you mean',
+        example: 'orders-2026-03-02-shipped',
+      },
+    },
     body: {
       component: 'NotificationBatchRequest',
       schema: batchEnvelopeSchema,

@@ -22,6 +22,17 @@ export const batchEnvelopeSchema = z
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** The Idempotency-Key header, or a 422 naming it when it is malformed. */
+function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.get('Idempotency-Key');
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+    throw validationProblem([
+      { field: 'Idempotency-Key', in: 'header', message: '1 to 255 visible ASCII characters' },
+    ]);
+  }
+  return key;
+}
+
 export function requireJsonBody(req: Request): unknown {
   if (!req.is('application/json')) {
     throw new ProblemError(415, 'Unsupported media type', 'Send the body as application/json.');
@@ -62,12 +73,7 @@ export function notificationRoutes(deps: {
 
   router.post('/v1/notifications', deps.authorize('notifications:write'), async (req, res) => {
     const body = requireJsonBody(req);
-    const key = req.get('Idempotency-Key');
-    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-      throw validationProblem([
-        { field: 'Idempotency-Key', in: 'header', message: '1 to 255 visible ASCII characters' },
-      ]);
-    }
+    const key = idempotencyKeyOf(req);
     const parsed = notificationRequestSchema.safeParse(body);
     if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
     const response = await deps.notifications.accept(parsed.data, {
@@ -81,6 +87,7 @@ export function notificationRoutes(deps: {
     '/v1/notifications/batch',
     deps.authorize('notifications:write'),
     async (req, res) => {
+      const key = idempotencyKeyOf(req);
       const envelope = batchEnvelopeSchema.safeParse(requireJsonBody(req));
       if (!envelope.success) throw validationProblem(fieldErrorsFromZod(envelope.error));
       // Each item stands alone: a bad one gets its own problem, the rest go through.
@@ -88,7 +95,10 @@ export function notificationRoutes(deps: {
         const parsed = notificationRequestSchema.safeParse(item);
         return parsed.success ? parsed.data : validationProblem(fieldErrorsFromZod(parsed.error));
       });
-      const results = await deps.notifications.acceptBatch(items, principalOf(res).sub);
+      const results = await deps.notifications.acceptBatch(items, {
+        owner: principalOf(res).sub,
+        idempotencyKey: key,
+      });
       const accepted = results.filter((r) => !(r instanceof ProblemError)).length;
       sendJson(res, 202, {
         accepted,
