@@ -453,3 +453,52 @@ describe('listing campaigns', () => {
     await request(h.app).get('/v1/campaigns').expect(401);
   });
 });
+
+describe('creating a campaign with an Idempotency-Key', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await createHarness(); // no scheduler: campaigns are only created here
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const create = (body: object, key: string) => postCampaign(h, body).set('Idempotency-Key', key);
+  const campaignCount = async () =>
+    (await h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM campaigns')).rows[0]!.n;
+
+  it('a retry answers the first response and starts no second campaign', async () => {
+    const body = webhookCampaign('spring sale', { tag: 'everyone' });
+    const first = await create(body, 'spring-sale').expect(202);
+    const again = await create(body, 'spring-sale').expect(202);
+    expect(again.body).toEqual(first.body);
+    expect(await campaignCount()).toBe(1);
+  });
+
+  it('the same key with another campaign is a 409; concurrent tries start one', async () => {
+    await create(webhookCampaign('other', { tag: 'everyone' }), 'spring-sale').expect(409);
+    const body = webhookCampaign('summer sale', { all: true });
+    const before = await campaignCount();
+    const [a, b] = await Promise.all([
+      create(body, 'summer-sale').expect(202),
+      create(body, 'summer-sale').expect(202),
+    ]);
+    expect(a.body).toEqual(b.body);
+    expect(await campaignCount()).toBe(before + 1);
+  });
+
+  it('keys of sends and of campaigns never meet', async () => {
+    await request(h.app)
+      .post('/v1/notifications')
+      .set(bearer(testToken('notifications:write', 'marketing')))
+      .set('Idempotency-Key', 'shared')
+      .send({
+        to: { webhookUrl: 'https://hooks.example.test/x' },
+        channels: ['webhook'],
+        content: { webhook: { payload: {} } },
+      })
+      .expect(202);
+    await create(webhookCampaign('shared', { tag: 'everyone' }), 'shared').expect(202);
+  });
+});

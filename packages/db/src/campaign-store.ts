@@ -3,7 +3,11 @@ import type pg from 'pg';
 import type { Campaign, PrismaClient } from './generated/prisma/client';
 import type { CampaignStatus } from './generated/prisma/enums';
 import type { CampaignOutboxJob } from './campaign-outbox';
-import type { NewDelivery } from './notification-store';
+import {
+  IDEMPOTENCY_TTL_HOURS,
+  type IdempotencyClaim,
+  type NewDelivery,
+} from './notification-store';
 
 export type CampaignAudience = { recipientIds: string[] } | { tag: string } | { all: true };
 
@@ -23,19 +27,38 @@ export interface NewCampaign {
   throttlePerSecond?: number;
 }
 
-/** Creates the campaign and its notification in one statement; the fan-out happens later. */
+/** A new campaign's status: it waits for its sendAt, or runs. */
+export function initialCampaignStatus(sendAt: Date | undefined, now: Date): CampaignStatus {
+  return sendAt && sendAt > now ? 'scheduled' : 'running';
+}
+
+/**
+ * Creates the campaign and its notification in one statement; the fan-out
+ * happens later. With a claim, only if its idempotency key is free (or
+ * expired): resolves with undefined when an earlier request holds it.
+ */
 export async function createCampaign(
   pool: pg.Pool,
   c: NewCampaign,
   now: Date,
-): Promise<CampaignStatus> {
-  const status: CampaignStatus = c.sendAt && c.sendAt > now ? 'scheduled' : 'running';
-  await pool.query(
-    `WITH c AS (
+  claim?: Omit<IdempotencyClaim, 'owner'>,
+): Promise<CampaignStatus | undefined> {
+  const status = initialCampaignStatus(c.sendAt, now);
+  const { rowCount } = await pool.query(
+    `WITH claimed AS (
+       INSERT INTO idempotency_keys (owner, key, request_hash, notification_id, response)
+       SELECT $2, $14, $15, $13, $16::jsonb WHERE $14::text IS NOT NULL
+       ON CONFLICT (owner, key) DO UPDATE
+         SET request_hash = EXCLUDED.request_hash, notification_id = EXCLUDED.notification_id,
+             response = EXCLUDED.response, created_at = now()
+         WHERE idempotency_keys.created_at < now() - interval '${IDEMPOTENCY_TTL_HOURS} hours'
+       RETURNING 1
+     ), c AS (
        INSERT INTO campaigns (id, owner, name, template_key, content, channels, audience, data, category,
          status, send_at, throttle_per_second, started_at)
-       VALUES ($1, $2, $3, $4, $5, $6::channel[], $7, $8, $9, $10::campaign_status, $11, $12,
-         CASE WHEN $10::campaign_status = 'running' THEN now() END)
+       SELECT $1, $2, $3, $4, $5, $6::channel[], $7, $8, $9, $10::campaign_status, $11, $12,
+         CASE WHEN $10::campaign_status = 'running' THEN now() END
+       WHERE $14::text IS NULL OR EXISTS (SELECT 1 FROM claimed)
        RETURNING id
      )
      INSERT INTO notifications (id, owner, lane, strategy, channels, campaign_id, template_key, content,
@@ -55,9 +78,12 @@ export async function createCampaign(
       c.sendAt ?? null,
       c.throttlePerSecond ?? null,
       c.notificationId,
+      claim?.key ?? null,
+      claim?.requestHash ?? null,
+      claim ? JSON.stringify(claim.response) : null,
     ],
   );
-  return status;
+  return rowCount === 1 ? status : undefined;
 }
 
 export interface CampaignView {

@@ -2,7 +2,9 @@ import { setCampaignRunState, type Logger, type Redis } from '@herald/core';
 import {
   cancelCampaignDeliveries,
   createCampaign,
+  findIdempotencyRecord,
   getCampaignView,
+  initialCampaignStatus,
   listCampaignViews,
   recordAudit,
   transitionCampaign,
@@ -12,6 +14,7 @@ import {
 import type { TemplateRenderer } from '@herald/templates';
 import { templateFieldErrors } from '../template-check';
 import { v7 as uuidv7 } from 'uuid';
+import { hashRequestBody } from '../notifications/canonical-json';
 import { ProblemError, validationProblem } from '../problem';
 import type { CampaignRequest } from './campaign-request';
 
@@ -90,9 +93,22 @@ export function createCampaignService(deps: {
   }
 
   return {
-    async create(request: CampaignRequest, owner: string): Promise<{ id: string; status: string }> {
+    /**
+     * With an idempotency key (claimed as `<key> campaign`, apart from the
+     * keys of sends), a retry answers the first response and starts nothing.
+     */
+    async create(
+      request: CampaignRequest,
+      options: { owner: string; idempotencyKey?: string },
+    ): Promise<{ id: string; status: string }> {
+      const { owner, idempotencyKey } = options;
       const templateCategory = await checkTemplate(request);
       const id = uuidv7();
+      const claim = idempotencyKey
+        ? { key: `${idempotencyKey} campaign`, requestHash: hashRequestBody(request) }
+        : undefined;
+      const at = now();
+      const sendAt = request.sendAt ? new Date(request.sendAt) : undefined;
       const status = await createCampaign(
         deps.db.pool,
         {
@@ -110,12 +126,22 @@ export function createCampaignService(deps: {
               : request.audience,
           data: request.data,
           category: request.category ?? templateCategory ?? DEFAULT_CATEGORY,
-          sendAt: request.sendAt ? new Date(request.sendAt) : undefined,
+          sendAt,
           throttlePerSecond: request.throttle?.perSecond,
         },
-        now(),
+        at,
+        claim && { ...claim, response: { id, status: initialCampaignStatus(sendAt, at) } },
       );
-      return { id, status };
+      if (status) return { id, status };
+      const record = await findIdempotencyRecord(deps.db.pool, owner, claim!.key);
+      if (!record || record.requestHash !== claim!.requestHash) {
+        throw new ProblemError(
+          409,
+          'Idempotency key reused',
+          'This Idempotency-Key was used with a different campaign.',
+        );
+      }
+      return record.response as { id: string; status: string };
     },
     get: (id: string) => getCampaignView(deps.db.prisma, id),
     list: (options: Parameters<typeof listCampaignViews>[1]) =>

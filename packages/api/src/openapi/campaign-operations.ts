@@ -8,6 +8,7 @@ import {
   MAX_INLINE_AUDIENCE,
 } from '../campaigns/campaign-request';
 import { UUID } from '../notifications/notification-request';
+import { IDEMPOTENCY_KEY } from '../routes/notifications';
 import { ids, RESET_LINK, TEMPLATE_KEY_EXAMPLE } from './examples';
 import {
   BEARER_ERRORS,
@@ -110,8 +111,16 @@ export const campaignOperations: OperationSpec[] = [
       'the background, in batches. `throttle.perSecond` caps its sends per second, held by ' +
       'every worker together: jobs that come due at once (after an outage or a backlog) wait ' +
       'for their slot without spending an attempt. Bodies up to 4 MiB. Every campaign email ' +
-      'carries List-Unsubscribe (RFC 8058).',
+      'carries List-Unsubscribe (RFC 8058). The same `Idempotency-Key` (per token `sub`) with ' +
+      'the same body within 24 h answers the first response again and starts no second campaign.',
     auth: { bearer: ['campaigns:write'] },
+    headers: {
+      'Idempotency-Key': {
+        schema: z.string().regex(IDEMPOTENCY_KEY),
+        description: '1 to 255 visible ASCII characters, unique per campaign you mean',
+        example: 'spring-sale-2026',
+      },
+    },
     body: {
       component: 'CampaignRequest',
       schema: campaignRequestSchema,
@@ -163,7 +172,11 @@ export const campaignOperations: OperationSpec[] = [
         },
       },
     },
-    errors: { ...BEARER_ERRORS, ...JSON_BODY_ERRORS },
+    errors: {
+      ...BEARER_ERRORS,
+      ...JSON_BODY_ERRORS,
+      409: 'This Idempotency-Key was used with a different campaign.',
+    },
   },
   {
     method: 'get',

@@ -4,7 +4,7 @@ import { campaignListQuerySchema, campaignRequestSchema } from '../campaigns/cam
 import type { CampaignService } from '../campaigns/campaign-service';
 import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
 import { UUID } from '../notifications/notification-request';
-import { requireJsonBody } from './notifications';
+import { idempotencyKeyOf, requireJsonBody } from './notifications';
 
 export function campaignRoutes(deps: {
   authorize: ReturnType<typeof createAuthorizer>;
@@ -14,9 +14,13 @@ export function campaignRoutes(deps: {
   const write = deps.authorize('campaigns:write');
 
   router.post('/v1/campaigns', write, async (req, res) => {
+    const idempotencyKey = idempotencyKeyOf(req);
     const parsed = campaignRequestSchema.safeParse(requireJsonBody(req));
     if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
-    const created = await deps.campaigns.create(parsed.data, principalOf(res).sub);
+    const created = await deps.campaigns.create(parsed.data, {
+      owner: principalOf(res).sub,
+      idempotencyKey,
+    });
     res.status(202).location(`/v1/campaigns/${created.id}`).json(created);
   });
 

@@ -23,7 +23,7 @@ export const batchEnvelopeSchema = z
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** The Idempotency-Key header, or a 422 naming it when it is malformed. */
-function idempotencyKeyOf(req: Request): string | undefined {
+export function idempotencyKeyOf(req: Request): string | undefined {
   const key = req.get('Idempotency-Key');
   if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
     throw validationProblem([
