@@ -78,9 +78,10 @@ export function cpuShare(
   seconds: number,
 ): Record<string, string> {
   return Object.fromEntries(
-    Object.keys(after).map((k) => [
-      k,
-      `${Math.round((((after[k] ?? 0) - (before[k] ?? 0)) / seconds) * 100)} %`,
-    ]),
+    Object.keys(after).map((k) => {
+      const share = (((after[k] ?? 0) - (before[k] ?? 0)) / seconds) * 100;
+      // Steal of a few tenths of a percent already means stalls of tens of ms.
+      return [k, `${k === 'steal' ? share.toFixed(1) : Math.round(share)} %`];
+    }),
   );
 }
