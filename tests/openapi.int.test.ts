@@ -289,6 +289,13 @@ describe('OpenAPI document', () => {
       const list = doc.paths['/v1/notifications']!.get!;
       const metadata = (list.parameters ?? []).find((p) => p.name === 'metadata');
       expect(metadata).toMatchObject({ in: 'query', style: 'deepObject', explode: true });
+      // What .describe() says reaches the document: a parameter's and a property's.
+      expect((list.parameters ?? []).find((p) => p.name === 'since')).toMatchObject({
+        description: 'Accepted at or after this moment',
+      });
+      expect(JSON.stringify(doc.components.schemas)).toContain(
+        "A summary of its deliveries' statuses",
+      );
       const filter = Object.fromEntries(
         Object.entries(metadata!.example as Record<string, string>).map(([k, v]) => [
           `metadata[${k}]`,

@@ -67,6 +67,7 @@ function parameters(spec: OperationSpec, components: SchemaComponents) {
     name,
     in: 'query',
     required: required.has(name),
+    ...(typeof schema.description === 'string' ? { description: schema.description } : {}),
     schema,
     // An object travels as name[key]=value (what the route reads back).
     ...(schema.type === 'object' ? { style: 'deepObject', explode: true } : {}),

@@ -85,6 +85,13 @@ export function createSchemaComponents(
       io: side,
       unrepresentable: 'throw',
       metadata: registries[side],
+      // The registry above names shared components; .describe() lands in the
+      // global one, which zod then does not read: copy its descriptions over.
+      override: (ctx) => {
+        const description = z.globalRegistry.get(ctx.zodSchema)?.description;
+        if (description !== undefined && ctx.jsonSchema.description === undefined)
+          ctx.jsonSchema.description = description;
+      },
     }) as JsonSchema;
     const { $schema: _dialect, $defs, ...root } = converted;
     const defs = ($defs ?? {}) as Record<string, JsonSchema>;
