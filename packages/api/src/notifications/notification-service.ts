@@ -262,16 +262,20 @@ export function createNotificationService(deps: NotificationServiceDeps) {
           fresh.push({ index, planned: p, claim });
         }
       });
-      // Items a previous try already accepted: replayed, not planned again.
-      const replay = async (claims: IdempotencyClaim[]) => {
+      /**
+       * Answers the items whose keys an earlier try holds, from its records
+       * (its response, or a 409 if the item changed); resolves with their indexes.
+       */
+      const replayClaimed = async (claimed: typeof fresh): Promise<Set<number>> => {
         const records = await findIdempotencyRecords(
           deps.db.pool,
           owner,
-          claims.map((c) => c.key),
+          claimed.flatMap((f) => (f.claim ? [f.claim.key] : [])),
         );
-        return (index: number, claim: IdempotencyClaim): boolean => {
-          const record = records.get(claim.key);
-          if (!record) return false;
+        const answered = new Set<number>();
+        for (const { index, claim } of claimed) {
+          const record = claim && records.get(claim.key);
+          if (!record) continue;
           results[index] =
             record.requestHash === claim.requestHash
               ? (record.response as AcceptedResponse)
@@ -280,12 +284,14 @@ export function createNotificationService(deps: NotificationServiceDeps) {
                   'Idempotency key reused',
                   `Item ${index} differs from the item ${index} first sent with this Idempotency-Key.`,
                 );
-          return true;
-        };
+          answered.add(index);
+        }
+        return answered;
       };
-      if (idempotencyKey && fresh.length > 0) {
-        const replayed = await replay(fresh.map((f) => f.claim!));
-        fresh = fresh.filter((f) => !replayed(f.index, f.claim!));
+      // Items a previous try already accepted: replayed, not written again.
+      if (idempotencyKey) {
+        const answered = await replayClaimed(fresh);
+        fresh = fresh.filter((f) => !answered.has(f.index));
       }
       if (fresh.length === 0) return results as (AcceptedResponse | ProblemError)[];
       const { rows, due } = groupOutboxJobs(fresh.flatMap((f) => f.planned.outbox));
@@ -309,10 +315,7 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       );
       // A concurrent try of the same batch claimed some keys first: those are its.
       const lost = fresh.filter((f) => !inserted.has(f.planned.notification.id));
-      if (lost.length > 0) {
-        const replayed = await replay(lost.map((f) => f.claim!));
-        for (const f of lost) replayed(f.index, f.claim!);
-      }
+      if (lost.length > 0) await replayClaimed(lost);
       const written = fresh.filter((f) => inserted.has(f.planned.notification.id));
       for (const { index, planned } of written) {
         results[index] = planned.response;

@@ -95,25 +95,19 @@ export function createRecipientService(deps: {
      * (before its commit): if Redis cannot be reached, nothing is erased and
      * the answer is a 503 to retry.
      */
-    async erase(id: string, actor: string): Promise<ErasureResult | undefined> {
-      let redisFailure: unknown;
-      try {
-        return await eraseRecipient(pool, id, actor, (erased) =>
-          forgetRedisCopies(erased).catch((err: unknown) => {
-            redisFailure = err;
-            throw err;
-          }),
-        );
-      } catch (err) {
-        if (err !== redisFailure) throw err;
-        throw new ProblemError(
-          503,
-          'Service unavailable',
-          `Redis could not be reached to remove the jobs and dead letters of recipient ${id}; ` +
-            'nothing was erased. Retry later.',
-          { headers: { 'Retry-After': '5' } },
-        );
-      }
+    erase(id: string, actor: string): Promise<ErasureResult | undefined> {
+      return eraseRecipient(pool, id, actor, (erased) =>
+        forgetRedisCopies(erased).catch(() => {
+          // Thrown before the commit: the transaction rolls back.
+          throw new ProblemError(
+            503,
+            'Service unavailable',
+            `Redis could not be reached to remove the jobs and dead letters of recipient ${id}; ` +
+              'nothing was erased. Retry later.',
+            { headers: { 'Retry-After': '5' } },
+          );
+        }),
+      );
     },
 
     addPushSubscription(
