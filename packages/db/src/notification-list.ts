@@ -108,21 +108,21 @@ export async function listNotifications(
   // get (a filter without statistics can make Postgres expect almost no
   // match and choose to read the whole table). Unfiltered, the window is the page.
   const size = hasFilter(query) ? scanWindow : query.limit + 1;
+  // One id past the window says whether anything lies below it.
   const { rows: edges } = await pool.query<{ low: string; high: string; n: number }>({
     // (Postgres before 18 has no min/max for uuid: the ends of the sorted ids.)
-    text: `SELECT ids[array_length(ids, 1)] AS low, ids[1] AS high,
+    text: `SELECT ids[least(array_length(ids, 1), $4)] AS low, ids[1] AS high,
                   coalesce(array_length(ids, 1), 0) AS n
            FROM (SELECT array_agg(id ORDER BY id DESC) AS ids FROM (
              SELECT id FROM notifications
              WHERE ($1::uuid IS NULL OR id < $1) AND ($2::uuid IS NULL OR id >= $2)
                AND ($3::uuid IS NULL OR id < $3)
-             ORDER BY id DESC LIMIT $4) w) edges`,
+             ORDER BY id DESC LIMIT $4 + 1) w) edges`,
     values: [before, lower, upper, size],
   });
   const window = edges[0]!;
   if (window.n === 0) return { items: [] };
-  // A full window may have more below it.
-  const floor = window.n === size ? window.low : undefined;
+  const floor = window.n > size ? window.low : undefined;
   const { rows } = await pool.query<Row>({
     text: `SELECT n.id, n.owner, n.lane, n.strategy, n.channels::text[] AS channels, n.recipient_id,
                   n.template_key, n.category,
