@@ -2,7 +2,13 @@ import { createHmac, generateKeyPairSync, randomUUID, type KeyObject } from 'nod
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { createApp, mintToken } from '@herald/api';
-import { CHANNELS, createRegistry, type JwtVerificationConfig } from '@herald/core';
+import {
+  CHANNELS,
+  createRegistry,
+  signUnsubscribeToken,
+  unsubscribeSecretFrom,
+  type JwtVerificationConfig,
+} from '@herald/core';
 import { OutboxAcknowledger } from '@herald/db';
 import {
   bearer,
@@ -92,7 +98,10 @@ describe('auth: bearer tokens and scopes', () => {
   const acknowledgers: OutboxAcknowledger[] = [];
 
   /** The harness's app again, verifying tokens with another JWT configuration. */
-  const appWith = (jwtConfig: JwtVerificationConfig): App => {
+  const appWith = (
+    jwtConfig: JwtVerificationConfig,
+    unsubscribe: { unsubscribeSecret?: string; previousUnsubscribeSecret?: string } = {},
+  ): App => {
     const outboxAck = new OutboxAcknowledger(h.db.pool);
     acknowledgers.push(outboxAck);
     return createApp({
@@ -101,6 +110,7 @@ describe('auth: bearer tokens and scopes', () => {
         retry: h.retry,
         queuePrefix: h.prefix,
         publicUrl: 'http://herald.test',
+        ...unsubscribe,
       },
       db: h.db,
       redis: h.redis,
@@ -151,6 +161,60 @@ describe('auth: bearer tokens and scopes', () => {
     const req = request(app).get(notificationPath());
     return authorization === undefined ? req : req.set('Authorization', authorization);
   };
+
+  describe('rotating JWT_SECRET (JWT_SECRET_PREVIOUS)', () => {
+    const NEW_SECRET = 'n'.repeat(48);
+    let rotating: App;
+    beforeAll(() => {
+      rotating = appWith({ ...testJwtConfig, secret: NEW_SECRET, previousSecret: TEST_JWT_SECRET });
+    });
+
+    it('accepts tokens of the new secret and of the outgoing one', async () => {
+      expectAuthenticated(await getWith(`Bearer ${hs256(claims(), NEW_SECRET)}`, rotating));
+      expectAuthenticated(await getWith(`Bearer ${hs256(claims())}`, rotating));
+    });
+
+    it('refuses a token of the outgoing secret once it is no longer configured', async () => {
+      const withoutPrevious = appWith({ ...testJwtConfig, secret: NEW_SECRET });
+      expectUnauthorized(await getWith(`Bearer ${hs256(claims())}`, withoutPrevious));
+    });
+
+    it('keeps the unsubscribe links of emails sent before the rotation working', async () => {
+      // Links are signed with a key derived from JWT_SECRET (when no UNSUBSCRIBE_SECRET is set).
+      const oldKey = unsubscribeSecretFrom(undefined, TEST_JWT_SECRET)!;
+      const newKey = unsubscribeSecretFrom(undefined, NEW_SECRET)!;
+      await h.db.pool.query(`INSERT INTO recipients (id) VALUES ('u-rotation')`);
+      const link = (key: string, category: string) =>
+        `/u/${signUnsubscribeToken(key, { recipientId: 'u-rotation', category })}`;
+      const app = appWith(
+        { ...testJwtConfig, secret: NEW_SECRET, previousSecret: TEST_JWT_SECRET },
+        { unsubscribeSecret: newKey, previousUnsubscribeSecret: oldKey },
+      );
+      await request(app).get(link(oldKey, 'news')).expect(200);
+      await request(app).get(link(newKey, 'offers')).expect(200);
+      await request(app)
+        .get(link('f'.repeat(43), 'tips'))
+        .expect(404);
+      const { rows } = await h.db.pool.query<{ preferences: { categories: object } }>(
+        `SELECT preferences FROM recipients WHERE id = 'u-rotation'`,
+      );
+      expect(rows[0]!.preferences.categories).toEqual({ news: false, offers: false });
+      // Without the previous key, the old link is not honoured.
+      const after = appWith(
+        { ...testJwtConfig, secret: NEW_SECRET },
+        { unsubscribeSecret: newKey },
+      );
+      await request(after).get(link(oldKey, 'news')).expect(404);
+    });
+
+    it('still checks the claims and refuses any other key', async () => {
+      expectUnauthorized(
+        await getWith(`Bearer ${hs256(claims({ exp: nowSeconds() - 10 }))}`, rotating),
+      );
+      expectUnauthorized(await getWith(`Bearer ${hs256(claims({ aud: 'other' }))}`, rotating));
+      expectUnauthorized(await getWith(`Bearer ${hs256(claims(), 'z'.repeat(48))}`, rotating));
+    });
+  });
 
   describe('401 when the token is missing or invalid', () => {
     it('no Authorization header: a Bearer challenge and a problem document', async () => {

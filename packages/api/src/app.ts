@@ -30,7 +30,9 @@ import { apiDocsRoutes } from './routes/api-docs';
 
 export interface AppDeps {
   config: Pick<GatewayConfig, 'jwt' | 'retry' | 'queuePrefix' | 'admin' | 'publicUrl'> &
-    Partial<Pick<GatewayConfig, 'vapidPublicKey' | 'unsubscribeSecret'>>;
+    Partial<
+      Pick<GatewayConfig, 'vapidPublicKey' | 'unsubscribeSecret' | 'previousUnsubscribeSecret'>
+    >;
   db: Database;
   redis: Redis;
   /** Producer handles on every lane queue. */
@@ -146,7 +148,13 @@ export function createApp(deps: AppDeps): Express {
       }),
     }),
   );
-  app.use(unsubscribeRoutes({ db: deps.db, secret: deps.config.unsubscribeSecret }));
+  app.use(
+    unsubscribeRoutes({
+      db: deps.db,
+      secret: deps.config.unsubscribeSecret,
+      previousSecret: deps.config.previousUnsubscribeSecret,
+    }),
+  );
   // The API reference: /openapi.json (generated from the request schemas) and /docs.
   app.use(apiDocsRoutes({ publicUrl: deps.config.publicUrl }));
   // The dashboard exists only when operator credentials are configured: never open.

@@ -50,6 +50,11 @@ export function createTokenVerifier(config: JwtVerificationConfig): (token: stri
   // to parse it as a public key on every request.
   const secret =
     config.secret !== undefined ? createSecretKey(Buffer.from(config.secret, 'utf8')) : undefined;
+  // During a rotation, the outgoing secret still verifies (it never signs).
+  const previous =
+    config.previousSecret !== undefined
+      ? createSecretKey(Buffer.from(config.previousSecret, 'utf8'))
+      : undefined;
   // Services send the same token many times: remember verified ones until they expire.
   const verified = new Map<string, { principal: Principal; expiresAt: number }>();
 
@@ -59,22 +64,28 @@ export function createTokenVerifier(config: JwtVerificationConfig): (token: stri
       throw unauthorized('malformed token');
     }
     const alg = decoded.header.alg as Algorithm;
-    let key: jwt.Secret | jwt.PublicKey;
-    if (alg === 'HS256' && secret !== undefined) key = secret;
-    else if (config.publicKey && alg === config.publicKey.algorithm) key = config.publicKey.key;
+    let keys: (jwt.Secret | jwt.PublicKey)[];
+    if (alg === 'HS256' && secret !== undefined) keys = previous ? [secret, previous] : [secret];
+    else if (config.publicKey && alg === config.publicKey.algorithm) keys = [config.publicKey.key];
     else throw unauthorized(`algorithm ${alg} is not accepted`);
 
-    let payload: JwtPayload;
-    try {
-      payload = jwt.verify(token, key, {
-        algorithms: [alg],
-        issuer: config.issuer,
-        audience: config.audience,
-      }) as JwtPayload;
-    } catch (err) {
-      const name = (err as Error).name;
-      throw unauthorized(name === 'TokenExpiredError' ? 'token expired' : (err as Error).message);
+    let payload: JwtPayload | undefined;
+    for (const [i, key] of keys.entries()) {
+      try {
+        payload = jwt.verify(token, key, {
+          algorithms: [alg],
+          issuer: config.issuer,
+          audience: config.audience,
+        }) as JwtPayload;
+        break;
+      } catch (err) {
+        const { name, message } = err as Error;
+        // Signed with another key: the next one (the outgoing secret) may be it.
+        if (message === 'invalid signature' && i < keys.length - 1) continue;
+        throw unauthorized(name === 'TokenExpiredError' ? 'token expired' : message);
+      }
     }
+    if (!payload) throw unauthorized('invalid signature');
     if (typeof payload.exp !== 'number') throw unauthorized('token has no exp');
     if (typeof payload.sub !== 'string' || payload.sub === '')
       throw unauthorized('token has no sub');

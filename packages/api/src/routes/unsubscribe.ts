@@ -25,14 +25,21 @@ function page(title: string, body: string): string {
  * List-Unsubscribe header, signed, no login. GET (a person clicking) and POST
  * (a mail client's one-click) both turn the category off for the recipient.
  */
-export function unsubscribeRoutes(deps: { db: Database; secret?: string }): Router {
+export function unsubscribeRoutes(deps: {
+  db: Database;
+  secret?: string;
+  /** The key before a rotation: links in emails already sent must keep working. */
+  previousSecret?: string;
+}): Router {
+  const secrets = [deps.secret, deps.previousSecret].filter((s): s is string => s !== undefined);
   const router = Router();
   const handle: express.RequestHandler = async (req, res) => {
     // The page runs nothing and loads nothing: whatever text got into it stays text.
     res.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
-    const claim = deps.secret
-      ? verifyUnsubscribeToken(deps.secret, String(req.params.token))
-      : undefined;
+    const token = String(req.params.token);
+    const claim = secrets
+      .map((secret) => verifyUnsubscribeToken(secret, token))
+      .find((c) => c !== undefined);
     if (!claim) {
       res
         .status(404)

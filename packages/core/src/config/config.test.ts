@@ -1,11 +1,19 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { loadMigrateConfig, loadStartConfig, loadTokenConfig } from './cli';
 import { ConfigError } from './env';
-import { loadGatewayConfig } from './gateway';
+import { loadGatewayConfig, unsubscribeSecretFrom } from './gateway';
 import { loadSchedulerConfig } from './scheduler';
 import { loadChannelWorkerConfig, loadEmailConfig } from './worker';
 
 const SECRET = 'x'.repeat(32);
+
+const ecPem = () =>
+  String(
+    generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+      type: 'spki',
+      format: 'pem',
+    }),
+  );
 
 function problemsOf(fn: () => unknown): string[] {
   try {
@@ -106,6 +114,30 @@ describe('gateway configuration', () => {
     expect(problemsOf(() => loadGatewayConfig({ JWT_PUBLIC_KEY: 'not a key' }))).toEqual([
       'JWT_PUBLIC_KEY',
     ]);
+  });
+
+  it('takes JWT_SECRET_PREVIOUS for a rotation, only beside a new JWT_SECRET', () => {
+    const OLD = 'o'.repeat(32);
+    const rotating = loadGatewayConfig({ JWT_SECRET: SECRET, JWT_SECRET_PREVIOUS: OLD });
+    expect(rotating.jwt).toMatchObject({ secret: SECRET, previousSecret: OLD });
+    // Links signed before the rotation: the key derived from the old secret.
+    expect(rotating.previousUnsubscribeSecret).toBe(unsubscribeSecretFrom(undefined, OLD));
+    expect(rotating.unsubscribeSecret).toBe(unsubscribeSecretFrom(undefined, SECRET));
+    // An explicit UNSUBSCRIBE_SECRET does not change with JWT_SECRET: nothing to carry over.
+    expect(
+      loadGatewayConfig({
+        JWT_SECRET: SECRET,
+        JWT_SECRET_PREVIOUS: OLD,
+        UNSUBSCRIBE_SECRET: 'u'.repeat(32),
+      }).previousUnsubscribeSecret,
+    ).toBeUndefined();
+    expect(loadGatewayConfig({ JWT_SECRET: SECRET }).jwt.previousSecret).toBeUndefined();
+    expect(
+      problemsOf(() => loadGatewayConfig({ JWT_SECRET: SECRET, JWT_SECRET_PREVIOUS: 'short' })),
+    ).toEqual(['JWT_SECRET_PREVIOUS']);
+    expect(
+      problemsOf(() => loadGatewayConfig({ JWT_PUBLIC_KEY: ecPem(), JWT_SECRET_PREVIOUS: OLD })),
+    ).toEqual(['JWT_SECRET_PREVIOUS']);
   });
 
   it('wants ADMIN_USER and ADMIN_PASSWORD together', () => {

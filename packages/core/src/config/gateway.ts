@@ -15,6 +15,11 @@ export type AsymmetricAlgorithm = 'RS256' | 'ES256';
 export interface JwtVerificationConfig {
   /** HS256 shared secret. */
   secret?: string;
+  /**
+   * The HS256 secret being rotated out (JWT_SECRET_PREVIOUS): tokens it
+   * signed are still accepted, so callers can move to the new one meanwhile.
+   */
+  previousSecret?: string;
   /** RS256 or ES256 public key; the algorithm follows from the key type. */
   publicKey?: { key: KeyObject; algorithm: AsymmetricAlgorithm };
   issuer: string;
@@ -34,6 +39,11 @@ export interface GatewayConfig extends CommonConfig {
   vapidPublicKey?: string;
   /** Signs and verifies unsubscribe links; derived from JWT_SECRET when unset. */
   unsubscribeSecret?: string;
+  /**
+   * Unsubscribe links signed before a JWT_SECRET rotation (the key derived
+   * from JWT_SECRET_PREVIOUS, when no UNSUBSCRIBE_SECRET is set) still work.
+   */
+  previousUnsubscribeSecret?: string;
 }
 
 function parsePublicKey(pem: string, ctx: z.RefinementCtx): GatewayConfig['jwt']['publicKey'] {
@@ -57,6 +67,7 @@ const gatewayEnvSchema = commonEnvSchema
     PORT: envInt(3000, 0, 65535),
     GATEWAY_PROCESSES: envInt(1, 1, 64),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters (256 bits)').optional(),
+    JWT_SECRET_PREVIOUS: z.string().min(32, 'must be at least 32 characters (256 bits)').optional(),
     JWT_PUBLIC_KEY: z.string().transform(parsePublicKey).optional(),
     JWT_ISSUER: z.string().default('herald'),
     JWT_AUDIENCE: z.string().default('herald-api'),
@@ -77,6 +88,13 @@ const gatewayEnvSchema = commonEnvSchema
         message: 'set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256)',
       });
     }
+    if (env.JWT_SECRET_PREVIOUS !== undefined && env.JWT_SECRET === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET_PREVIOUS'],
+        message: 'is the secret being rotated out: set JWT_SECRET to the new one',
+      });
+    }
     if ((env.ADMIN_USER === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
       ctx.addIssue({
         code: 'custom',
@@ -94,6 +112,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     processes: parsed.GATEWAY_PROCESSES,
     jwt: {
       secret: parsed.JWT_SECRET,
+      previousSecret: parsed.JWT_SECRET_PREVIOUS,
       publicKey: parsed.JWT_PUBLIC_KEY,
       issuer: parsed.JWT_ISSUER,
       audience: parsed.JWT_AUDIENCE,
@@ -106,6 +125,9 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     retry: toRetryConfig(parsed),
     vapidPublicKey: parsed.VAPID_PUBLIC_KEY,
     unsubscribeSecret: unsubscribeSecretFrom(parsed.UNSUBSCRIBE_SECRET, parsed.JWT_SECRET),
+    previousUnsubscribeSecret: parsed.UNSUBSCRIBE_SECRET
+      ? undefined
+      : unsubscribeSecretFrom(undefined, parsed.JWT_SECRET_PREVIOUS),
   };
 }
 
