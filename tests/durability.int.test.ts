@@ -312,7 +312,10 @@ describe('accepted means durable', () => {
 
     it('/readyz answers 200 with every check ok', async () => {
       const res = await request(h.app).get('/readyz').expect(200);
-      expect(res.body).toEqual({ status: 'ok', checks: { redis: 'ok', postgres: 'ok' } });
+      expect(res.body).toEqual({
+        status: 'ok',
+        checks: { redis: 'ok', postgres: 'ok', schema: 'ok' },
+      });
     });
   });
 });

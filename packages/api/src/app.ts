@@ -10,7 +10,7 @@ import {
   type Redis,
   type ResourceStack,
 } from '@herald/core';
-import type { Database, OutboxAcknowledger } from '@herald/db';
+import { createSchemaCheck, type Database, type OutboxAcknowledger } from '@herald/db';
 import { createTemplateRenderer, loadStoredTemplate } from '@herald/templates';
 import { createAuthorizer, createTokenVerifier } from './auth';
 import { requestLog } from './request-log';
@@ -96,6 +96,7 @@ export function createApp(deps: AppDeps): Express {
         postgres: async () => {
           await deps.db.pool.query('SELECT 1');
         },
+        schema: createSchemaCheck(deps.db.pool),
       },
     }),
   );

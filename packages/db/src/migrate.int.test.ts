@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { dropDatabase, ADMIN_URL } from '@herald/testkit';
-import { ensureDatabase, MIGRATIONS_DIR, runMigrations } from './migrate';
+import { createSchemaCheck, ensureDatabase, MIGRATIONS_DIR, runMigrations } from './migrate';
 
 const urlFor = (name: string) => {
   const url = new URL(ADMIN_URL);
@@ -115,6 +115,46 @@ describe('migration runner', () => {
       expect(rows.map((r) => r.migration_name)).toEqual(['20990101000000_ok']);
     } finally {
       await dropDatabase(broken);
+    }
+  });
+
+  it('tells readiness checks when the schema is behind the build, naming what is missing', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-migrations-'));
+    for (const [name, sql] of [
+      ['20990101000000_one', 'CREATE TABLE one (id int);'],
+      ['20990102000000_two', 'CREATE TABLE two (id int);'],
+    ]) {
+      mkdirSync(path.join(dir, name!));
+      writeFileSync(path.join(dir, name!, 'migration.sql'), sql!);
+    }
+    const older = mkdtempSync(path.join(tmpdir(), 'herald-migrations-'));
+    mkdirSync(path.join(older, '20990101000000_one'));
+    writeFileSync(
+      path.join(older, '20990101000000_one', 'migration.sql'),
+      'CREATE TABLE one (id int);',
+    );
+    const behind = `${name}_behind`;
+    const behindUrl = urlFor(behind);
+    const pool = new pg.Pool({ connectionString: behindUrl, max: 1 });
+    try {
+      await ensureDatabase(behindUrl);
+      const check = createSchemaCheck(pool, dir);
+      // Nothing ever migrated: no _prisma_migrations table at all.
+      await expect(check()).rejects.toThrow(
+        '2 migrations not applied (20990101000000_one, 20990102000000_two): run herald migrate',
+      );
+      await runMigrations(behindUrl, { migrationsDir: older });
+      await expect(check()).rejects.toThrow(
+        '1 migration not applied (20990102000000_two): run herald migrate',
+      );
+      await runMigrations(behindUrl, { migrationsDir: dir });
+      await expect(check()).resolves.toBeUndefined();
+      // Current once, it asks no more (the database may go; the postgres check says so).
+      await pool.end();
+      await expect(check()).resolves.toBeUndefined();
+    } finally {
+      await pool.end().catch(() => {});
+      await dropDatabase(behind);
     }
   });
 

@@ -39,6 +39,43 @@ async function readLocalMigrations(dir: string): Promise<LocalMigration[]> {
   );
 }
 
+/**
+ * A readiness check that the database has every migration this build ships,
+ * so a service rolled out before `herald migrate` ran says so (not ready,
+ * naming what is missing) instead of failing requests on a table or column
+ * that is not there yet. Once the schema is current it stops asking.
+ */
+export function createSchemaCheck(
+  pool: Pick<pg.Pool, 'query'>,
+  dir = MIGRATIONS_DIR,
+): () => Promise<void> {
+  let current = false;
+  return async () => {
+    if (current) return;
+    const shipped = (await readLocalMigrations(dir)).map((m) => m.name);
+    const applied = await pool
+      .query<{ migration_name: string }>(
+        `SELECT migration_name FROM "_prisma_migrations"
+         WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+      )
+      .then(
+        ({ rows }) => new Set(rows.map((r) => r.migration_name)),
+        (err: { code?: string }) => {
+          if (err.code === '42P01') return new Set<string>(); // no migration ever ran
+          throw err;
+        },
+      );
+    const missing = shipped.filter((name) => !applied.has(name));
+    if (missing.length > 0) {
+      throw new Error(
+        `${missing.length} migration${missing.length === 1 ? '' : 's'} not applied ` +
+          `(${missing.join(', ')}): run herald migrate`,
+      );
+    }
+    current = true;
+  };
+}
+
 /** Creates the database named in the URL when it does not exist yet. */
 export async function ensureDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);

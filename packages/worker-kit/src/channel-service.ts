@@ -11,7 +11,7 @@ import {
   type ServiceContext,
 } from '@herald/core';
 import type { ChannelProvider } from '@herald/channels';
-import { createDatabase, DeliveryLedger } from '@herald/db';
+import { createDatabase, createSchemaCheck, DeliveryLedger } from '@herald/db';
 import { createChannelWorker, type ChannelWorkerDeps } from './channel-worker';
 import {
   createTemplateRenderer,
@@ -107,6 +107,7 @@ export async function startChannelService<C extends Channel>(
       postgres: async () => {
         await db.pool.query('SELECT 1');
       },
+      schema: createSchemaCheck(db.pool),
     },
   });
   stack.own(ops, (o) => o.close(), 'ops-server');

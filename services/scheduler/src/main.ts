@@ -11,7 +11,7 @@ import {
   runService,
   startOpsServer,
 } from '@herald/core';
-import { createDatabase } from '@herald/db';
+import { createDatabase, createSchemaCheck } from '@herald/db';
 import { createScheduler, RetentionPurger } from '@herald/scheduler';
 
 runService(
@@ -71,6 +71,7 @@ runService(
         postgres: async () => {
           await db.pool.query('SELECT 1');
         },
+        schema: createSchemaCheck(db.pool),
       },
     });
     stack.own(ops, (o) => o.close(), 'ops-server');

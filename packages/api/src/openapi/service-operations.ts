@@ -72,7 +72,7 @@ export const serviceOperations: OperationSpec[] = [
     path: '/readyz',
     operationId: 'getReadiness',
     tag: 'Service',
-    summary: 'Readiness: Redis and Postgres reachable',
+    summary: 'Readiness: Redis and Postgres reachable, every migration of this build applied',
     auth: 'public',
     responses: {
       200: {
@@ -83,20 +83,36 @@ export const serviceOperations: OperationSpec[] = [
           examples: {
             ready: {
               summary: 'Ready',
-              value: { status: 'ok', checks: { redis: 'ok', postgres: 'ok' } },
+              value: { status: 'ok', checks: { redis: 'ok', postgres: 'ok', schema: 'ok' } },
             },
           },
         },
       },
       503: {
-        description: 'A dependency is unreachable (this is not a problem document).',
+        description:
+          'A dependency is unreachable, or the database lacks a migration of this build (this is not a problem document).',
         json: {
           component: 'Readiness',
           schema: readinessSchema,
           examples: {
             redisDown: {
               summary: 'Redis down',
-              value: { status: 'unavailable', checks: { redis: 'timeout', postgres: 'ok' } },
+              value: {
+                status: 'unavailable',
+                checks: { redis: 'timeout', postgres: 'ok', schema: 'ok' },
+              },
+            },
+            schemaBehind: {
+              summary: 'Rolled out before its migration ran',
+              value: {
+                status: 'unavailable',
+                checks: {
+                  redis: 'ok',
+                  postgres: 'ok',
+                  schema:
+                    '1 migration not applied (20261203170000_recipient_email_lookup): run herald migrate',
+                },
+              },
             },
           },
         },
