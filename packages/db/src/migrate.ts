@@ -52,7 +52,16 @@ export function createSchemaCheck(
   let current = false;
   return async () => {
     if (current) return;
-    const shipped = (await readLocalMigrations(dir)).map((m) => m.name);
+    const local = await readLocalMigrations(dir).catch((err: { code?: string }) => {
+      // A build without its migrations (a custom image) cannot tell: not a reason to stay unready.
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    const shipped = local.map((m) => m.name);
+    if (shipped.length === 0) {
+      current = true;
+      return;
+    }
     const applied = await pool
       .query<{ migration_name: string }>(
         `SELECT migration_name FROM "_prisma_migrations"
