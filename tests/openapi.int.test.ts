@@ -140,6 +140,7 @@ describe('OpenAPI document', () => {
           'NotFound',
           'PayloadTooLarge',
           'ServiceUnavailable',
+          'TooManyRequests',
           'Unauthorized',
           'UnsupportedMediaType',
           'ValidationFailed',

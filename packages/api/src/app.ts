@@ -18,6 +18,7 @@ import { createNotificationService } from './notifications/notification-service'
 import { createErrorHandler, ProblemError, sendProblem } from './problem';
 import { healthRoutes } from './routes/health';
 import { notificationRoutes } from './routes/notifications';
+import { createAcceptLimit, noAcceptLimit } from './notifications/accept-limit';
 import { campaignRoutes } from './routes/campaigns';
 import { unsubscribeRoutes } from './routes/unsubscribe';
 import { createCampaignService } from './campaigns/campaign-service';
@@ -31,7 +32,13 @@ import { apiDocsRoutes } from './routes/api-docs';
 export interface AppDeps {
   config: Pick<GatewayConfig, 'jwt' | 'retry' | 'queuePrefix' | 'admin' | 'publicUrl'> &
     Partial<
-      Pick<GatewayConfig, 'vapidPublicKey' | 'unsubscribeSecret' | 'previousUnsubscribeSecret'>
+      Pick<
+        GatewayConfig,
+        | 'vapidPublicKey'
+        | 'unsubscribeSecret'
+        | 'previousUnsubscribeSecret'
+        | 'apiRateLimitPerMinute'
+      >
     >;
   db: Database;
   redis: Redis;
@@ -84,7 +91,10 @@ export function createApp(deps: AppDeps): Express {
   deps.stack?.defer('enqueues behind answers', () => notifications.close());
 
   // First: the ingest routes are the hot ones, no other router need look at them.
-  app.use(notificationRoutes({ authorize, notifications, db: deps.db }));
+  const acceptLimit = deps.config.apiRateLimitPerMinute
+    ? createAcceptLimit(deps.redis, deps.config.queuePrefix, deps.config.apiRateLimitPerMinute)
+    : noAcceptLimit;
+  app.use(notificationRoutes({ authorize, notifications, db: deps.db, acceptLimit }));
   app.use(
     healthRoutes({
       registry: deps.registry,

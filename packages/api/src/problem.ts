@@ -44,6 +44,7 @@ const typeFor = (status: number): string =>
     413: 'payload-too-large',
     415: 'unsupported-media-type',
     422: 'validation-failed',
+    429: 'too-many-requests',
     503: 'unavailable',
   })[status] ?? (status >= 500 ? 'internal-error' : 'request-error');
 

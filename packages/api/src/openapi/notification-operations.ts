@@ -158,6 +158,7 @@ export const notificationOperations: OperationSpec[] = [
       ...BEARER_ERRORS,
       ...JSON_BODY_ERRORS,
       409: 'This Idempotency-Key was used with a different body.',
+      429: true,
     },
   },
   {
@@ -236,7 +237,11 @@ export const notificationOperations: OperationSpec[] = [
         },
       },
     },
-    errors: { ...BEARER_ERRORS, ...JSON_BODY_ERRORS },
+    errors: {
+      ...BEARER_ERRORS,
+      ...JSON_BODY_ERRORS,
+      429: "Its acceptable items would overrun the caller's allowance per minute: none was accepted.",
+    },
   },
   {
     method: 'get',

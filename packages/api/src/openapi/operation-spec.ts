@@ -12,7 +12,7 @@ import type { JsonSchema, SchemaComponents } from './schema-components';
 export type HttpMethod = 'get' | 'post' | 'put' | 'delete';
 
 /** The problem responses an operation can give (components.responses). */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
 
 export interface Example {
   summary: string;

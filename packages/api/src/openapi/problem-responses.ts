@@ -140,6 +140,26 @@ export const PROBLEM_RESPONSES: Record<ErrorStatus, ProblemResponse> = {
       ),
     },
   },
+  429: {
+    name: 'TooManyRequests',
+    description:
+      "The caller's allowance of notifications per minute (API_RATE_LIMIT_PER_MINUTE) is spent: nothing was accepted.",
+    headers: {
+      'Retry-After': {
+        description: 'Seconds until the allowance renews.',
+        schema: { type: 'integer', examples: [12] },
+      },
+    },
+    example: {
+      summary: 'Allowance spent',
+      value: problem(
+        429,
+        'too-many-requests',
+        'Too many notifications',
+        'A caller may send 6000 notifications a minute; retry in 12 s.',
+      ),
+    },
+  },
   503: {
     name: 'ServiceUnavailable',
     description: 'Postgres is unreachable: nothing was accepted or changed. Retry later.',

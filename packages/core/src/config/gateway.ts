@@ -44,6 +44,8 @@ export interface GatewayConfig extends CommonConfig {
    * from JWT_SECRET_PREVIOUS, when no UNSUBSCRIBE_SECRET is set) still work.
    */
   previousUnsubscribeSecret?: string;
+  /** Notifications one caller (token sub) may have accepted per minute; 0: no limit. */
+  apiRateLimitPerMinute: number;
 }
 
 function parsePublicKey(pem: string, ctx: z.RefinementCtx): GatewayConfig['jwt']['publicKey'] {
@@ -79,6 +81,7 @@ const gatewayEnvSchema = commonEnvSchema
       .regex(/^[A-Za-z0-9_-]{80,100}$/, 'a base64url P-256 public key')
       .optional(),
     UNSUBSCRIBE_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    API_RATE_LIMIT_PER_MINUTE: envInt(0, 0, 100_000_000),
   })
   .superRefine((env, ctx) => {
     if (env.JWT_SECRET === undefined && env.JWT_PUBLIC_KEY === undefined) {
@@ -125,6 +128,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     retry: toRetryConfig(parsed),
     vapidPublicKey: parsed.VAPID_PUBLIC_KEY,
     unsubscribeSecret: unsubscribeSecretFrom(parsed.UNSUBSCRIBE_SECRET, parsed.JWT_SECRET),
+    apiRateLimitPerMinute: parsed.API_RATE_LIMIT_PER_MINUTE,
     previousUnsubscribeSecret: parsed.UNSUBSCRIBE_SECRET
       ? undefined
       : unsubscribeSecretFrom(undefined, parsed.JWT_SECRET_PREVIOUS),

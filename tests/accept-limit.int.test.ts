@@ -1,0 +1,154 @@
+// API_RATE_LIMIT_PER_MINUTE: each caller's allowance of notifications, held
+// in Redis across gateway processes, and per process while Redis is away.
+import request from 'supertest';
+import { createApp } from '@herald/api';
+import {
+  CHANNELS,
+  closeQueues,
+  createLaneQueues,
+  createProducerConnection,
+  createRegistry,
+} from '@herald/core';
+import { OutboxAcknowledger } from '@herald/db';
+import {
+  bearer,
+  createHarness,
+  startPrivateRedis,
+  testJwtConfig,
+  testToken,
+  waitFor,
+  type Harness,
+} from '@herald/testkit';
+import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
+
+const LIMIT = 5;
+const body = (i: number) => ({
+  to: { webhookUrl: `https://hooks.example.test/limit/${i}` },
+  channels: ['webhook'],
+  content: { webhook: { payload: { i } } },
+});
+
+describe('accept limit per caller (API_RATE_LIMIT_PER_MINUTE)', () => {
+  let h: Harness;
+  const acknowledgers: OutboxAcknowledger[] = [];
+
+  const appWith = (redis: Redis, queues: Map<string, Queue>, perMinute: number) => {
+    const outboxAck = new OutboxAcknowledger(h.db.pool);
+    acknowledgers.push(outboxAck);
+    return createApp({
+      config: {
+        jwt: testJwtConfig,
+        retry: h.retry,
+        queuePrefix: h.prefix,
+        publicUrl: 'http://herald.test',
+        apiRateLimitPerMinute: perMinute,
+      },
+      db: h.db,
+      redis,
+      queues,
+      deadLetterQueues: new Map(CHANNELS.map((channel) => [channel, h.dlq(channel)])),
+      outboxAck,
+      registry: createRegistry('gateway-limit-test', false),
+      log: h.log,
+    });
+  };
+  const notificationCount = async () =>
+    (await h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM notifications')).rows[0]!
+      .n;
+
+  beforeAll(async () => {
+    h = await createHarness();
+    // Counted in Redis once connected (before that, in memory).
+    await waitFor(() => h.redis.status === 'ready', { what: 'the harness Redis connected' });
+  });
+  afterAll(async () => {
+    for (const ack of acknowledgers) await ack.close();
+    await h.close();
+  });
+
+  it('holds each caller to its allowance, with a 429 saying when to retry; other callers go on', async () => {
+    const app = appWith(h.redis, h.queues, LIMIT);
+    const billing = testToken('notifications:write', 'limit-billing');
+    const send = (token: string, i: number) =>
+      request(app).post('/v1/notifications').set(bearer(token)).send(body(i));
+    for (let i = 0; i < LIMIT; i++) await send(billing, i).expect(202);
+    const before = await notificationCount();
+    const refused = await send(billing, 99).expect(429);
+    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(refused.body).toMatchObject({ status: 429, title: 'Too many notifications' });
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(await notificationCount()).toBe(before);
+    // A bad request is a 422, whatever the allowance: it costs nothing.
+    await request(app)
+      .post('/v1/notifications')
+      .set(bearer(billing))
+      .send({ channels: [] })
+      .expect(422);
+    await send(testToken('notifications:write', 'limit-shop'), 1).expect(202);
+  });
+
+  it('counts the acceptable items of a batch, and refuses a batch that would overrun', async () => {
+    const app = appWith(h.redis, h.queues, LIMIT);
+    const token = testToken('notifications:write', 'limit-batch');
+    const batch = (items: object[]) =>
+      request(app).post('/v1/notifications/batch').set(bearer(token)).send({ items });
+    // Three good items and one bad: three of five used.
+    const first = await batch([body(1), body(2), body(3), { channels: [] }]).expect(202);
+    expect(first.body).toMatchObject({ accepted: 3, rejected: 1 });
+    const before = await notificationCount();
+    const over = await batch([body(4), body(5), body(6)]).expect(429);
+    expect(over.body.status).toBe(429);
+    expect(await notificationCount()).toBe(before);
+  });
+
+  it('a batch bigger than a whole minute’s allowance says so', async () => {
+    const app = appWith(h.redis, h.queues, LIMIT);
+    const res = await request(app)
+      .post('/v1/notifications/batch')
+      .set(bearer(testToken('notifications:write', 'limit-huge')))
+      .send({ items: Array.from({ length: LIMIT + 1 }, (_, i) => body(i)) })
+      .expect(429);
+    expect(res.body.detail).toMatch(`holds ${LIMIT + 1} notifications`);
+  });
+
+  it('is shared by every gateway process (the count lives in Redis)', async () => {
+    const one = appWith(h.redis, h.queues, LIMIT);
+    const other = appWith(h.redis, h.queues, LIMIT);
+    const token = testToken('notifications:write', 'limit-shared');
+    for (let i = 0; i < LIMIT; i++)
+      await request(i % 2 ? one : other)
+        .post('/v1/notifications')
+        .set(bearer(token))
+        .send(body(i))
+        .expect(202);
+    await request(one).post('/v1/notifications').set(bearer(token)).send(body(9)).expect(429);
+  });
+
+  it('while Redis is away, accepts (into the outbox) and counts per process', async () => {
+    const privateRedis = await startPrivateRedis();
+    const redis = createProducerConnection(privateRedis.url);
+    redis.on('error', () => {});
+    const queues = createLaneQueues(redis, h.prefix);
+    for (const queue of queues.values()) queue.on('error', () => {});
+    const app = appWith(redis, queues, LIMIT);
+    await waitFor(() => redis.status === 'ready', { what: 'the private Redis connected' });
+    await privateRedis.stop();
+    await waitFor(() => redis.status !== 'ready', { what: 'the connection to notice' });
+    const token = testToken('notifications:write', 'limit-redis-down');
+    for (let i = 0; i < LIMIT; i++)
+      await request(app).post('/v1/notifications').set(bearer(token)).send(body(i)).expect(202);
+    await request(app).post('/v1/notifications').set(bearer(token)).send(body(9)).expect(429);
+    await closeQueues(queues.values()).catch(() => {});
+    redis.disconnect();
+  });
+
+  it('is off by default: no allowance at all', async () => {
+    const app = appWith(h.redis, h.queues, 0);
+    const token = testToken('notifications:write', 'limit-off');
+    for (let i = 0; i < LIMIT + 3; i++)
+      await request(app).post('/v1/notifications').set(bearer(token)).send(body(i)).expect(202);
+  });
+});
