@@ -1,20 +1,11 @@
 // API_RATE_LIMIT_PER_MINUTE: each caller's allowance of notifications, held
 // in Redis across gateway processes, and per process while Redis is away.
 import request from 'supertest';
-import { createApp } from '@herald/api';
-import {
-  CHANNELS,
-  closeQueues,
-  createLaneQueues,
-  createProducerConnection,
-  createRegistry,
-} from '@herald/core';
-import { OutboxAcknowledger } from '@herald/db';
+import { closeQueues, createLaneQueues, createProducerConnection } from '@herald/core';
 import {
   bearer,
   createHarness,
   startPrivateRedis,
-  testJwtConfig,
   testToken,
   waitFor,
   type Harness,
@@ -31,28 +22,8 @@ const body = (i: number) => ({
 
 describe('accept limit per caller (API_RATE_LIMIT_PER_MINUTE)', () => {
   let h: Harness;
-  const acknowledgers: OutboxAcknowledger[] = [];
-
-  const appWith = (redis: Redis, queues: Map<string, Queue>, perMinute: number) => {
-    const outboxAck = new OutboxAcknowledger(h.db.pool);
-    acknowledgers.push(outboxAck);
-    return createApp({
-      config: {
-        jwt: testJwtConfig,
-        retry: h.retry,
-        queuePrefix: h.prefix,
-        publicUrl: 'http://herald.test',
-        apiRateLimitPerMinute: perMinute,
-      },
-      db: h.db,
-      redis,
-      queues,
-      deadLetterQueues: new Map(CHANNELS.map((channel) => [channel, h.dlq(channel)])),
-      outboxAck,
-      registry: createRegistry('gateway-limit-test', false),
-      log: h.log,
-    });
-  };
+  const appWith = (redis: Redis, queues: Map<string, Queue>, perMinute: number) =>
+    h.appWith({ apiRateLimitPerMinute: perMinute }, { redis, queues });
   const notificationCount = async () =>
     (await h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM notifications')).rows[0]!
       .n;
@@ -63,7 +34,6 @@ describe('accept limit per caller (API_RATE_LIMIT_PER_MINUTE)', () => {
     await waitFor(() => h.redis.status === 'ready', { what: 'the harness Redis connected' });
   });
   afterAll(async () => {
-    for (const ack of acknowledgers) await ack.close();
     await h.close();
   });
 

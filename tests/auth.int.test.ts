@@ -3,13 +3,10 @@ import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { createApp, mintToken } from '@herald/api';
 import {
-  CHANNELS,
-  createRegistry,
   signUnsubscribeToken,
   unsubscribeSecretFrom,
   type JwtVerificationConfig,
 } from '@herald/core';
-import { OutboxAcknowledger } from '@herald/db';
 import {
   bearer,
   createHarness,
@@ -95,32 +92,12 @@ function expectUnauthorized(res: request.Response): void {
 
 describe('auth: bearer tokens and scopes', () => {
   let h: Harness;
-  const acknowledgers: OutboxAcknowledger[] = [];
 
   /** The harness's app again, verifying tokens with another JWT configuration. */
   const appWith = (
-    jwtConfig: JwtVerificationConfig,
+    jwt: JwtVerificationConfig,
     unsubscribe: { unsubscribeSecret?: string; previousUnsubscribeSecret?: string } = {},
-  ): App => {
-    const outboxAck = new OutboxAcknowledger(h.db.pool);
-    acknowledgers.push(outboxAck);
-    return createApp({
-      config: {
-        jwt: jwtConfig,
-        retry: h.retry,
-        queuePrefix: h.prefix,
-        publicUrl: 'http://herald.test',
-        ...unsubscribe,
-      },
-      db: h.db,
-      redis: h.redis,
-      queues: h.queues,
-      deadLetterQueues: new Map(CHANNELS.map((channel) => [channel, h.dlq(channel)])),
-      outboxAck,
-      registry: createRegistry('gateway-auth-test', false),
-      log: h.log,
-    });
-  };
+  ): App => h.appWith({ jwt, unsubscribeSecret: undefined, ...unsubscribe });
 
   let rsaApp: App;
   let ecApp: App;
@@ -145,7 +122,6 @@ describe('auth: bearer tokens and scopes', () => {
   });
 
   afterAll(async () => {
-    for (const ack of acknowledgers) await ack.close();
     await h.close();
   });
 

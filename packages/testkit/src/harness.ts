@@ -2,7 +2,7 @@ import type https from 'node:https';
 import type { Express } from 'express';
 import type { Queue } from 'bullmq';
 import pino from 'pino';
-import { createApp } from '@herald/api';
+import { createApp, type AppDeps } from '@herald/api';
 import {
   createEmailProvider,
   createEmailTransport,
@@ -112,6 +112,14 @@ export interface Harness {
   startWebhookWorker(options: WebhookWorkerOptions): ChannelWorker;
   startTelegramWorker(options: TelegramWorkerOptions): ChannelWorker;
   startPushWorker(options: PushWorkerOptions): ChannelWorker;
+  /**
+   * Another gateway app on this harness's database and queues, with other
+   * settings (or other Redis connections: one that goes away, say).
+   */
+  appWith(
+    config?: Partial<AppDeps['config']>,
+    connections?: Pick<AppDeps, 'redis' | 'queues'>,
+  ): Express;
   /** The scheduler loop (relay, campaign fan-out) on this harness's database and queues. */
   startScheduler(options?: Partial<Pick<SchedulerDeps, 'tickMs' | 'relay' | 'fanout'>>): Scheduler;
   /** Runs any provider through the generic channel worker, as a channel service would. */
@@ -145,17 +153,37 @@ export async function createHarness(
   redis.on('error', () => {});
   const queues = createLaneQueues(redis, prefix);
   const deadLetterQueues = createDeadLetterQueues(redis, prefix);
+  const releases: (() => Promise<unknown>)[] = [];
+  const defaultConfig: AppDeps['config'] = {
+    jwt: testJwtConfig,
+    retry,
+    queuePrefix: prefix,
+    admin: options.admin,
+    publicUrl: 'http://herald.test',
+    vapidPublicKey: options.vapidPublicKey,
+    unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET,
+  };
+
+  /** A gateway app on this harness's database and queues, with its own outbox acknowledger. */
+  function appWith(
+    config: Partial<AppDeps['config']> = {},
+    connections: Pick<AppDeps, 'redis' | 'queues'> = { redis, queues },
+  ): Express {
+    const ack = new OutboxAcknowledger(testDb.db.pool);
+    releases.push(() => ack.close());
+    return createApp({
+      config: { ...defaultConfig, ...config },
+      deadLetterQueues,
+      db: testDb.db,
+      ...connections,
+      outboxAck: ack,
+      registry: createRegistry('gateway-test', false),
+      log,
+    });
+  }
   const outboxAck = new OutboxAcknowledger(testDb.db.pool);
   const app = createApp({
-    config: {
-      jwt: testJwtConfig,
-      retry,
-      queuePrefix: prefix,
-      admin: options.admin,
-      publicUrl: 'http://herald.test',
-      vapidPublicKey: options.vapidPublicKey,
-      unsubscribeSecret: TEST_UNSUBSCRIBE_SECRET,
-    },
+    config: defaultConfig,
     deadLetterQueues,
     db: testDb.db,
     redis,
@@ -164,7 +192,6 @@ export async function createHarness(
     registry: createRegistry('gateway-test', false),
     log,
   });
-  const releases: (() => Promise<unknown>)[] = [];
   const workerRegistry = createRegistry('worker-test', false);
   const workerMetrics = createDeliveryMetrics(workerRegistry);
   const schedulerRegistry = createRegistry('scheduler-test', false);
@@ -211,6 +238,7 @@ export async function createHarness(
 
   return {
     app,
+    appWith,
     db: testDb.db,
     testDb,
     prefix,
