@@ -52,7 +52,15 @@ describe('readiness when the database lacks a migration of this build', () => {
 
     gateway = spawnGateway({ DATABASE_URL: url, QUEUE_PREFIX: prefix });
     const port = await gatewayListening(gateway, 1);
-    const behind = await call(port, 'GET', '/readyz');
+    // Listening comes before the Redis connection is up; wait that out so
+    // the schema is the only reason left to be unready.
+    const behind = await waitFor(
+      async () => {
+        const answer = await call(port, 'GET', '/readyz');
+        return JSON.parse(answer.text).checks?.redis === 'ok' && answer;
+      },
+      { what: 'the gateway connected to Redis' },
+    );
     expect(behind.status).toBe(503);
     expect(JSON.parse(behind.text)).toEqual({
       status: 'unavailable',
