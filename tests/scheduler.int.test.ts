@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import request from 'supertest';
 import { createApp } from '@herald/api';
 import {
@@ -19,6 +20,7 @@ import {
   type Database,
   type UngroupedOutboxJob,
 } from '@herald/db';
+import { createOutboxRelay } from '@herald/scheduler';
 import {
   bearer,
   createHarness,
@@ -280,6 +282,67 @@ describe('scheduler', () => {
       },
       { what: 'the outbox vacuumed' },
     );
+  });
+
+  it('an acknowledgement lost after the job ran: the relay drops the entry and sends nothing twice', async () => {
+    // The gateway enqueues to the real Redis, but its acknowledgements go to a
+    // Postgres that never answers: the outbox entry outlives the job, as when
+    // Postgres blinks or the gateway dies between the enqueue and the ack.
+    const lostAcks = new pg.Pool({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 50 });
+    lostAcks.on('error', () => {});
+    const outboxAck = new OutboxAcknowledger(lostAcks);
+    releases.push(async () => {
+      await outboxAck.close();
+      await lostAcks.end();
+    });
+    const app = createApp({
+      config: {
+        jwt: testJwtConfig,
+        retry: FAST_RETRY,
+        queuePrefix: h.prefix,
+        publicUrl: 'http://herald.test',
+      },
+      db: h.db,
+      redis: h.redis,
+      queues: h.queues,
+      deadLetterQueues: new Map(),
+      outboxAck,
+      registry: createRegistry('gateway-lost-ack-test', false),
+      log: h.log,
+    });
+    const single = await request(app)
+      .post('/v1/notifications')
+      .set(bearer(writer))
+      .send(webhookItem(receiver, 'lost-ack'))
+      .expect(202);
+    const batch = await request(app)
+      .post('/v1/notifications/batch')
+      .set(bearer(writer))
+      .send({ items: [1, 2, 3].map((i) => webhookItem(receiver, `lost-ack-batch-${i}`)) })
+      .expect(202);
+    expect(batch.body.accepted).toBe(3);
+
+    h.startWebhookWorker({ signingSecret: SECRET });
+    await waitFor(async () => (await statusCounts()).sent === 4, {
+      what: 'the four deliveries recorded sent',
+    });
+    // Every job ran and is gone from Redis; its entries are still here.
+    expect(await outboxCount()).toBe(4);
+
+    const relay = createOutboxRelay({
+      pool: h.db.pool,
+      queues: h.queues,
+      retry: FAST_RETRY,
+      log: h.log,
+      options: { graceMs: 0 },
+    });
+    expect(await relay.runOnce()).toBe(0);
+    expect(await outboxCount()).toBe(0);
+    const counts = await h.queues.get('webhook.transactional')!.getJobCounts();
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+    expect(receiver.received('lost-ack')).toBe(1);
+    for (const i of [1, 2, 3]) expect(receiver.received(`lost-ack-batch-${i}`)).toBe(1);
+    expect(single.body.deliveries[0].status).toBe('queued');
   });
 
   it('Redis unreachable at accept: 202, kept in the outbox, delivered once the relay runs', async () => {

@@ -115,6 +115,40 @@ RETURNING o.id, o.delivery_id, o.queue, o.job_id, o.payload, o.available_at`,
 }
 
 /**
+ * Drops entries whose job has already reached a worker: the delivery has an
+ * attempt or has moved past queued. The gateway's acknowledgement of such an
+ * entry was lost (Postgres blinked, or the gateway died between enqueue and
+ * ack); the job ran and BullMQ removed it on completion, so enqueueing it
+ * again would send it twice. Outbox entries are only ever written for new
+ * deliveries, so either sign means Redis had the job. Looks only at the
+ * entries the claim would take next; locked ones are skipped.
+ */
+export async function dropOutboxEntriesAlreadyRun(
+  pool: pg.Pool,
+  options: Pick<ClaimOptions, 'graceMs' | 'limit'>,
+): Promise<number> {
+  const { rowCount } = await pool.query({
+    text: `
+WITH next AS (
+  -- The entries the claim would take next (bounded work however long the outbox).
+  SELECT id, delivery_id FROM outbox
+  WHERE available_at <= now()
+    AND created_at < now() - ($1::int * interval '1 millisecond')
+    AND (claimed_until IS NULL OR claimed_until < now())
+  ORDER BY available_at, id
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+), stale AS (
+  SELECT n.id FROM next n JOIN deliveries d ON d.id = n.delivery_id
+  WHERE d.attempts_count > 0 OR d.status NOT IN ('pending', 'scheduled', 'queued')
+)
+DELETE FROM outbox WHERE id IN (SELECT id FROM stale)`,
+    values: [options.graceMs, options.limit],
+  });
+  return rowCount ?? 0;
+}
+
+/**
  * Entries confirmed in Redis: removed from the outbox; their scheduled
  * deliveries become queued and their notifications dispatched.
  */

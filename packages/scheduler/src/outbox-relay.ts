@@ -7,7 +7,12 @@ import {
   type PlannedJob,
   type RetryConfig,
 } from '@herald/core';
-import { claimOutbox, completeOutbox, type ClaimedOutboxEntry } from '@herald/db';
+import {
+  claimOutbox,
+  completeOutbox,
+  dropOutboxEntriesAlreadyRun,
+  type ClaimedOutboxEntry,
+} from '@herald/db';
 import type pg from 'pg';
 
 export interface OutboxRelayOptions {
@@ -69,6 +74,12 @@ export function createOutboxRelay(deps: {
   return {
     /** One pass; resolves with how many entries went to Redis. */
     async runOnce(): Promise<number> {
+      const dropped = await dropOutboxEntriesAlreadyRun(deps.pool, {
+        graceMs: options.graceMs,
+        limit: options.batchSize,
+      });
+      if (dropped > 0)
+        deps.log.info({ dropped }, 'dropped outbox entries whose jobs already ran (lost acks)');
       const claimed = await claimOutbox(deps.pool, {
         horizonMs: options.horizonMs,
         graceMs: options.graceMs,
