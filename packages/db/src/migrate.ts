@@ -2,12 +2,18 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
+import {
+  concurrentIndexName,
+  holdsSeveralStatements,
+  runsOutsideTransaction,
+} from './migration-sql';
 
 /** prisma/migrations at the repository root. */
 export const MIGRATIONS_DIR = path.resolve(__dirname, '..', '..', '..', 'prisma', 'migrations');
 
 /** The advisory lock id `prisma migrate deploy` takes, so the two never run at once. */
 const PRISMA_MIGRATE_LOCK_ID = 72707369;
+const LOCK_POLL_MS = 250;
 
 export interface MigrationResult {
   applied: string[];
@@ -111,7 +117,12 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
 /**
  * Applies prisma/migrations in order and records them in `_prisma_migrations`
  * exactly as `prisma migrate deploy` does (same table, checksum and lock), so
- * production may use either tool. Each migration runs in its own transaction.
+ * production may use either tool. Each migration runs in its own transaction,
+ * except one that uses CONCURRENTLY (`CREATE INDEX CONCURRENTLY` on a busy
+ * table, so writes go on while the index builds): Postgres refuses that in a
+ * transaction block, so it runs outside one, as its migration's only
+ * statement, and if it fails it is left recorded as failed, to be resolved by
+ * hand like a failed `prisma migrate deploy` (the error says how).
  */
 export async function runMigrations(
   databaseUrl: string,
@@ -121,9 +132,14 @@ export async function runMigrations(
   const log = options.log ?? (() => {});
   const local = await readLocalMigrations(dir);
   const client = new pg.Client({ connectionString: databaseUrl });
+  // A dropped connection fails the query in flight; without a listener it would also crash the process.
+  client.on('error', () => {});
   await client.connect();
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK_ID]);
+    // Timeouts set on the role are for requests: one cancelling an index build
+    // on deliveries half-way would leave an invalid index behind.
+    await client.query('SET statement_timeout = 0; SET lock_timeout = 0');
+    await takeMigrateLock(client);
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
       "id" VARCHAR(36) PRIMARY KEY NOT NULL,
       "checksum" VARCHAR(64) NOT NULL,
@@ -148,20 +164,42 @@ export async function runMigrations(
         `migration ${failed.migration_name} failed earlier; resolve it before applying more (prisma migrate resolve)`,
       );
     }
+    // A row marked rolled back does not count: the migration is applied again (a new row),
+    // as prisma migrate deploy does and as createSchemaCheck expects.
     const done = new Map(
-      rows.filter((r) => r.finished_at !== null).map((r) => [r.migration_name, r]),
+      rows
+        .filter((r) => r.finished_at !== null && r.rolled_back_at === null)
+        .map((r) => [r.migration_name, r]),
     );
     const result: MigrationResult = { applied: [], alreadyApplied: [] };
+    const pending: LocalMigration[] = [];
     for (const migration of local) {
       const previous = done.get(migration.name);
-      if (previous) {
-        if (previous.checksum !== migration.checksum) {
-          log(`warning: migration ${migration.name} was modified after it was applied`);
-        }
-        result.alreadyApplied.push(migration.name);
+      if (!previous) {
+        pending.push(migration);
         continue;
       }
-      await applyOne(client, migration);
+      if (previous.checksum !== migration.checksum) {
+        log(`warning: migration ${migration.name} was modified after it was applied`);
+      }
+      result.alreadyApplied.push(migration.name);
+    }
+    // Refuse what cannot run before running anything, so a deploy never stops half-way.
+    for (const migration of pending) {
+      if (runsOutsideTransaction(migration.sql) && holdsSeveralStatements(migration.sql)) {
+        throw new Error(
+          `migration ${migration.name} uses CONCURRENTLY, so it runs outside a transaction, ` +
+            'but it holds more than one statement, which Postgres would run as one transaction ' +
+            '(and refuse): put the CONCURRENTLY statement in a migration of its own',
+        );
+      }
+    }
+    for (const migration of pending) {
+      if (runsOutsideTransaction(migration.sql)) {
+        await applyOutsideTransaction(client, migration);
+      } else {
+        await applyInTransaction(client, migration);
+      }
       log(`applied ${migration.name}`);
       result.applied.push(migration.name);
     }
@@ -172,7 +210,24 @@ export async function runMigrations(
   }
 }
 
-async function applyOne(client: pg.Client, migration: LocalMigration): Promise<void> {
+/**
+ * Polls for the lock rather than waiting in pg_advisory_lock: a runner waiting
+ * inside that statement holds a snapshot, which a CREATE INDEX CONCURRENTLY run
+ * by the lock's holder waits out, and Postgres breaks the deadlock by failing
+ * one of them. Between polls a waiting runner holds nothing.
+ */
+async function takeMigrateLock(client: pg.Client): Promise<void> {
+  for (;;) {
+    const { rows } = await client.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_lock($1) AS locked',
+      [PRISMA_MIGRATE_LOCK_ID],
+    );
+    if (rows[0]?.locked) return;
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
+}
+
+async function applyInTransaction(client: pg.Client, migration: LocalMigration): Promise<void> {
   await client.query('BEGIN');
   try {
     const id = randomUUID();
@@ -192,4 +247,46 @@ async function applyOne(client: pg.Client, migration: LocalMigration): Promise<v
       cause: err,
     });
   }
+}
+
+/**
+ * As prisma migrate deploy applies every migration: recorded as started, its
+ * one statement sent alone (no BEGIN), then recorded as finished. A failure
+ * cannot be rolled back: the row stays unfinished with the error in `logs`,
+ * and every later run refuses until someone resolves it.
+ */
+async function applyOutsideTransaction(
+  client: pg.Client,
+  migration: LocalMigration,
+): Promise<void> {
+  const id = randomUUID();
+  await client.query(
+    'INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())',
+    [id, migration.checksum, migration.name],
+  );
+  try {
+    await client.query(migration.sql);
+  } catch (err) {
+    const { message, code, detail } = err as { message: string; code?: string; detail?: string };
+    const error = detail ? `${message}\nDETAIL: ${detail}` : message;
+    const logs = `Database error code: ${code ?? 'none'}\n\nDatabase error:\n${error}`;
+    // Best effort: without its logs the row still blocks later runs, which is what matters.
+    await client
+      .query('UPDATE "_prisma_migrations" SET logs = $1 WHERE id = $2', [logs, id])
+      .catch(() => {});
+    const index = concurrentIndexName(migration.sql) ?? '<index name>';
+    throw new Error(
+      `migration ${migration.name} failed: ${message}. It ran outside a transaction (CONCURRENTLY), ` +
+        'so nothing was rolled back and it stays recorded as failed. To recover: an invalid index ' +
+        `may be left behind, drop it with DROP INDEX CONCURRENTLY IF EXISTS ${index}; ` +
+        'then mark the migration rolled back with UPDATE "_prisma_migrations" SET rolled_back_at = now() ' +
+        `WHERE migration_name = '${migration.name}' AND finished_at IS NULL ` +
+        `(or prisma migrate resolve --rolled-back ${migration.name}), and run migrate again.`,
+      { cause: err },
+    );
+  }
+  await client.query(
+    'UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1',
+    [id],
+  );
 }
