@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DELIVERY_STATUSES } from '@herald/db';
 import { categorySchema, CHANNELS } from '@herald/core';
 import { inlineContentSchema, recipientIdSchema } from '../notifications/notification-request';
 import { UUID } from '../notifications/notification-request';
@@ -69,6 +70,20 @@ export const CAMPAIGN_STATUSES = [
 ] as const;
 
 /** GET /v1/campaigns: newest first, keyset pages. */
+/** GET /v1/campaigns/:id/deliveries: newest first, keyset pages; unknown parameters refused. */
+export const campaignDeliveriesQuerySchema = z
+  .object({
+    status: z.enum(DELIVERY_STATUSES).optional(),
+    channel: z.enum(CHANNELS).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+    before: z
+      .string()
+      .regex(UUID, "a delivery id: the previous page's next")
+      .optional()
+      .describe("A delivery id: the previous page's next"),
+  })
+  .strict();
+
 export const campaignListQuerySchema = z.object({
   status: z.enum(CAMPAIGN_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),

@@ -5,11 +5,13 @@ import {
   findIdempotencyRecord,
   getCampaignView,
   initialCampaignStatus,
+  listCampaignDeliveries,
   listCampaignViews,
   recordAudit,
   transitionCampaign,
   type CampaignView,
   type Database,
+  type RecipientDeliveryQuery,
 } from '@herald/db';
 import type { TemplateRenderer } from '@herald/templates';
 import { templateFieldErrors } from '../template-check';
@@ -144,6 +146,14 @@ export function createCampaignService(deps: {
       return record.response as { id: string; status: string };
     },
     get: (id: string) => getCampaignView(deps.db.prisma, id),
+    /** A page of the campaign's deliveries; undefined when there is no such campaign. */
+    async deliveries(id: string, query: RecipientDeliveryQuery) {
+      const [exists, page] = await Promise.all([
+        deps.db.prisma.campaign.count({ where: { id } }),
+        listCampaignDeliveries(deps.db.pool, id, query),
+      ]);
+      return exists ? page : undefined;
+    },
     list: (options: Parameters<typeof listCampaignViews>[1]) =>
       listCampaignViews(deps.db.prisma, options),
     pause: (id: string, actor: string) => transition(id, actor, 'pause'),

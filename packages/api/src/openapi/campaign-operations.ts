@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { CHANNELS } from '@herald/core';
-import type { CampaignView } from '@herald/db';
+import type { CampaignDelivery, CampaignView } from '@herald/db';
 import {
   CAMPAIGN_STATUSES,
+  campaignDeliveriesQuerySchema,
   campaignListQuerySchema,
   campaignRequestSchema,
   MAX_INLINE_AUDIENCE,
@@ -10,6 +11,7 @@ import {
 import { UUID } from '../notifications/notification-request';
 import { IDEMPOTENCY_KEY } from '../routes/notifications';
 import { ids, RESET_LINK, TEMPLATE_KEY_EXAMPLE } from './examples';
+import { deliverySummarySchema } from './notification-responses';
 import {
   BEARER_ERRORS,
   JSON_BODY_ERRORS,
@@ -44,6 +46,24 @@ export const campaignViewSchema = z.object({
   startedAt: z.iso.datetime().optional(),
   completedAt: z.iso.datetime().optional(),
 }) satisfies z.ZodType<CampaignView>;
+
+/** GET /v1/campaigns/:id/deliveries: one page (delivery-history.ts's CampaignDelivery). */
+const campaignDeliveryPageSchema = z.object({
+  items: z.array(
+    deliverySummarySchema.extend({
+      notificationId: z.uuid(),
+      recipientId: z.string().optional().describe('Absent once the recipient was erased'),
+      createdAt: z.iso.datetime(),
+    }) satisfies z.ZodType<CampaignDelivery>,
+  ),
+  next: z
+    .uuid()
+    .optional()
+    .describe(
+      'The `before` of the next page; absent on the last page. A filtered page reads at most ' +
+        '5,000 deliveries, so it may be short, or empty, and still have a `next`.',
+    ),
+});
 
 const campaignPageSchema = z.object({
   items: z.array(campaignViewSchema),
@@ -219,6 +239,57 @@ export const campaignOperations: OperationSpec[] = [
     pathParams: campaignId,
     responses: { 200: viewResponse('The campaign.', campaignExample, 'Half way through') },
     errors: { ...BEARER_ERRORS, 404: true },
+  },
+  {
+    method: 'get',
+    path: '/v1/campaigns/:id/deliveries',
+    operationId: 'listCampaignDeliveries',
+    tag: 'Campaigns',
+    summary: "A campaign's deliveries, newest first: to whom, how it went and why",
+    description:
+      "Without their content (GET the notification for its attempts). Pass a page's `next` as " +
+      '`before` for the page after it; the last page has no `next`. With a filter, a page looks ' +
+      'at the next 5,000 deliveries at most: it can come back short, or empty, with a `next` to ' +
+      'go on from.',
+    auth: { bearer: ['campaigns:read'] },
+    pathParams: campaignId,
+    query: {
+      schema: campaignDeliveriesQuerySchema,
+      examples: { status: 'failed', channel: 'email', limit: 50, before: ids.delivery1 },
+    },
+    responses: {
+      200: {
+        description: 'One page of deliveries.',
+        json: {
+          component: 'CampaignDeliveryPage',
+          schema: campaignDeliveryPageSchema,
+          examples: {
+            failed: {
+              summary: 'An address the mail server refused',
+              value: {
+                items: [
+                  {
+                    id: ids.delivery2,
+                    notificationId: ids.notification,
+                    recipientId: 'u-42',
+                    channel: 'email',
+                    lane: 'campaign',
+                    status: 'failed',
+                    reason: '550 5.1.1 mailbox unavailable',
+                    attemptsCount: 1,
+                    createdAt: '2026-03-02T09:00:04.000Z',
+                    queuedAt: '2026-03-02T09:00:04.120Z',
+                    updatedAt: '2026-03-02T09:00:05.310Z',
+                  },
+                ],
+                next: ids.delivery2,
+              },
+            },
+          },
+        },
+      },
+    },
+    errors: { ...BEARER_ERRORS, 404: true, 422: 'A query parameter is not valid.' },
   },
   control('pause', 'Pause a campaign (workers stop at their next batch)', {
     ...campaignExample,

@@ -1,6 +1,10 @@
 import { Router } from 'express';
 import { principalOf, type createAuthorizer } from '../auth';
-import { campaignListQuerySchema, campaignRequestSchema } from '../campaigns/campaign-request';
+import {
+  campaignDeliveriesQuerySchema,
+  campaignListQuerySchema,
+  campaignRequestSchema,
+} from '../campaigns/campaign-request';
 import type { CampaignService } from '../campaigns/campaign-service';
 import { fieldErrorsFromZod, ProblemError, validationProblem } from '../problem';
 import { UUID } from '../notifications/notification-request';
@@ -35,6 +39,16 @@ export function campaignRoutes(deps: {
     const view = UUID.test(id) ? await deps.campaigns.get(id) : undefined;
     if (!view) throw new ProblemError(404, 'Not found', `No campaign ${id}.`);
     res.json(view);
+  });
+
+  // Which recipients a campaign reached, and which it did not and why.
+  router.get('/v1/campaigns/:id/deliveries', deps.authorize('campaigns:read'), async (req, res) => {
+    const id = String(req.params.id);
+    const query = campaignDeliveriesQuerySchema.safeParse(req.query);
+    if (!query.success) throw validationProblem(fieldErrorsFromZod(query.error, 'query'));
+    const page = UUID.test(id) ? await deps.campaigns.deliveries(id, query.data) : undefined;
+    if (!page) throw new ProblemError(404, 'Not found', `No campaign ${id}.`);
+    res.json(page);
   });
 
   for (const action of ['pause', 'resume', 'cancel'] as const) {
