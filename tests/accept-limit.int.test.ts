@@ -84,6 +84,51 @@ describe('accept limit per caller (API_RATE_LIMIT_PER_MINUTE)', () => {
     expect(res.body.detail).toMatch(`holds ${LIMIT + 1} notifications`);
   });
 
+  it('answers retries of accepted sends (Idempotency-Key) without counting or refusing them', async () => {
+    const app = appWith(h.redis, h.queues, LIMIT);
+    const token = testToken('notifications:write', 'limit-retries');
+    const send = (key: string, i: number) =>
+      request(app)
+        .post('/v1/notifications')
+        .set(bearer(token))
+        .set('Idempotency-Key', key)
+        .send(body(i));
+    const first = await send('order-1', 1).expect(202);
+    // Retried many times over (a client behind a flaky network): one notification, one unit.
+    for (let i = 0; i < LIMIT + 2; i++)
+      expect((await send('order-1', 1).expect(202)).body.id).toBe(first.body.id);
+    for (let i = 2; i <= LIMIT; i++) await send(`order-${i}`, i).expect(202);
+    // The allowance is spent on five sends; their retries are still answered.
+    await send('order-6', 6).expect(429);
+    expect((await send('order-1', 1).expect(202)).body.id).toBe(first.body.id);
+    // A key reused with another body is still a conflict, not a replay.
+    await send('order-1', 2).expect(409);
+  });
+
+  it('counts only the new items of a retried batch', async () => {
+    const app = appWith(h.redis, h.queues, LIMIT);
+    const token = testToken('notifications:write', 'limit-batch-retries');
+    const batch = (key: string, items: object[]) =>
+      request(app)
+        .post('/v1/notifications/batch')
+        .set(bearer(token))
+        .set('Idempotency-Key', key)
+        .send({ items });
+    const first = await batch('import-1', [body(1), body(2), body(3), body(4)]).expect(202);
+    expect(first.body.accepted).toBe(4);
+    // The same batch again: all replayed, nothing counted.
+    const again = await batch('import-1', [body(1), body(2), body(3), body(4)]).expect(202);
+    expect(again.body.items.map((i: { id: string }) => i.id)).toEqual(
+      first.body.items.map((i: { id: string }) => i.id),
+    );
+    // Grown by one item: four replayed, one new, and that one still fits the allowance.
+    const grown = await batch('import-1', [body(1), body(2), body(3), body(4), body(5)]).expect(
+      202,
+    );
+    expect(grown.body.accepted).toBe(5);
+    await batch('import-2', [body(6)]).expect(429);
+  });
+
   it('is shared by every gateway process (the count lives in Redis)', async () => {
     const one = appWith(h.redis, h.queues, LIMIT);
     const other = appWith(h.redis, h.queues, LIMIT);

@@ -18,7 +18,7 @@ import { createNotificationService } from './notifications/notification-service'
 import { createErrorHandler, ProblemError, sendProblem } from './problem';
 import { healthRoutes } from './routes/health';
 import { notificationRoutes } from './routes/notifications';
-import { createAcceptLimit, noAcceptLimit } from './notifications/accept-limit';
+import { createAcceptLimit } from './notifications/accept-limit';
 import { campaignRoutes } from './routes/campaigns';
 import { unsubscribeRoutes } from './routes/unsubscribe';
 import { createCampaignService } from './campaigns/campaign-service';
@@ -87,14 +87,14 @@ export function createApp(deps: AppDeps): Express {
     deliveries: createDeliveriesCounter(deps.registry),
     log: deps.log,
     now: deps.now,
+    acceptLimit: deps.config.apiRateLimitPerMinute
+      ? createAcceptLimit(deps.redis, deps.config.queuePrefix, deps.config.apiRateLimitPerMinute)
+      : undefined,
   });
   deps.stack?.defer('enqueues behind answers', () => notifications.close());
 
   // First: the ingest routes are the hot ones, no other router need look at them.
-  const acceptLimit = deps.config.apiRateLimitPerMinute
-    ? createAcceptLimit(deps.redis, deps.config.queuePrefix, deps.config.apiRateLimitPerMinute)
-    : noAcceptLimit;
-  app.use(notificationRoutes({ authorize, notifications, db: deps.db, acceptLimit }));
+  app.use(notificationRoutes({ authorize, notifications, db: deps.db }));
   app.use(
     healthRoutes({
       registry: deps.registry,

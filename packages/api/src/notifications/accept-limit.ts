@@ -38,6 +38,3 @@ export function createAcceptLimit(redis: Redis, prefix: string, perMinute: numbe
     }
   };
 }
-
-/** No limit (API_RATE_LIMIT_PER_MINUTE=0). */
-export const noAcceptLimit: AcceptLimit = async () => {};

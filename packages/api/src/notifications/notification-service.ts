@@ -18,6 +18,7 @@ import {
   insertNotifications,
   type Database,
   type IdempotencyClaim,
+  type IdempotencyRecord,
   type OutboxAcknowledger,
 } from '@herald/db';
 import type { Queue } from 'bullmq';
@@ -27,6 +28,7 @@ import { ProblemError, validationProblem } from '../problem';
 import type { TemplateRenderer } from '@herald/templates';
 import { templateFieldErrors } from '../template-check';
 import { createEnqueueBatcher, createInsertBatcher } from './accept-batchers';
+import type { AcceptLimit } from './accept-limit';
 import { hashRequestBody } from './canonical-json';
 import type { NotificationRequest } from './notification-request';
 import {
@@ -54,6 +56,8 @@ export interface NotificationServiceDeps {
   deliveries: DeliveriesCounter;
   log: Logger;
   now?: () => Date;
+  /** Each caller's allowance (API_RATE_LIMIT_PER_MINUTE); absent: no limit. */
+  acceptLimit?: AcceptLimit;
 }
 
 export interface AcceptOptions {
@@ -152,6 +156,28 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       if (!planned || planned instanceof ProblemError)
         throw planned ?? new Error('nothing planned');
       const requestHash = options.idempotencyKey ? hashRequestBody(request) : '';
+      const replay = (record: IdempotencyRecord | undefined): AcceptedResponse => {
+        if (!record || record.requestHash !== requestHash) {
+          throw new ProblemError(
+            409,
+            'Idempotency key reused',
+            'This Idempotency-Key was used with a different body.',
+          );
+        }
+        return record.response as AcceptedResponse;
+      };
+      if (deps.acceptLimit) {
+        // A retry of an accepted send is answered, never refused: it sends nothing.
+        if (options.idempotencyKey) {
+          const record = await findIdempotencyRecord(
+            deps.db.pool,
+            options.owner,
+            options.idempotencyKey,
+          );
+          if (record) return replay(record);
+        }
+        await deps.acceptLimit(options.owner, 1);
+      }
       const { rows, due } = groupOutboxJobs(planned.outbox);
       const outcome = await inserts.add({
         notification: planned.notification,
@@ -168,19 +194,9 @@ export function createNotificationService(deps: NotificationServiceDeps) {
       if ('error' in outcome) throw outcome.error;
       if (!outcome.inserted) {
         // The key was claimed first by an earlier request.
-        const record = await findIdempotencyRecord(
-          deps.db.pool,
-          options.owner,
-          options.idempotencyKey!,
+        return replay(
+          await findIdempotencyRecord(deps.db.pool, options.owner, options.idempotencyKey!),
         );
-        if (!record || record.requestHash !== requestHash) {
-          throw new ProblemError(
-            409,
-            'Idempotency key reused',
-            'This Idempotency-Key was used with a different body.',
-          );
-        }
-        return record.response as AcceptedResponse;
       }
       deps.accepted.inc({ lane: request.lane });
       countSkippedDeliveries(deps.deliveries, planned.notification.deliveries);
@@ -294,6 +310,8 @@ export function createNotificationService(deps: NotificationServiceDeps) {
         fresh = fresh.filter((f) => !answered.has(f.index));
       }
       if (fresh.length === 0) return results as (AcceptedResponse | ProblemError)[];
+      // Only what is about to be written counts: not bad items, not replays.
+      await deps.acceptLimit?.(owner, fresh.length);
       const { rows, due } = groupOutboxJobs(fresh.flatMap((f) => f.planned.outbox));
       const rowsByNotification = new Map<string, typeof rows>();
       const notificationOf = new Map(

@@ -10,7 +10,6 @@ import {
   UUID,
 } from '../notifications/notification-request';
 import type { NotificationService } from '../notifications/notification-service';
-import { noAcceptLimit, type AcceptLimit } from '../notifications/accept-limit';
 import { fieldErrorsFromZod, problemBody, ProblemError, validationProblem } from '../problem';
 import { sendJson } from '../send-json';
 import { storableJsonErrors } from '../storable-json';
@@ -47,10 +46,7 @@ export function notificationRoutes(deps: {
   authorize: ReturnType<typeof createAuthorizer>;
   notifications: NotificationService;
   db: Database;
-  /** Each caller's allowance of notifications per minute (API_RATE_LIMIT_PER_MINUTE). */
-  acceptLimit?: AcceptLimit;
 }): Router {
-  const acceptLimit = deps.acceptLimit ?? noAcceptLimit;
   const router = Router();
 
   /**
@@ -80,7 +76,6 @@ export function notificationRoutes(deps: {
     const key = idempotencyKeyOf(req);
     const parsed = notificationRequestSchema.safeParse(body);
     if (!parsed.success) throw validationProblem(fieldErrorsFromZod(parsed.error));
-    await acceptLimit(principalOf(res).sub, 1);
     const response = await deps.notifications.accept(parsed.data, {
       owner: principalOf(res).sub,
       idempotencyKey: key,
@@ -100,9 +95,6 @@ export function notificationRoutes(deps: {
         const parsed = notificationRequestSchema.safeParse(item);
         return parsed.success ? parsed.data : validationProblem(fieldErrorsFromZod(parsed.error));
       });
-      // Only items that can be accepted count toward the caller's allowance.
-      const acceptable = items.filter((item) => !(item instanceof ProblemError)).length;
-      if (acceptable > 0) await acceptLimit(principalOf(res).sub, acceptable);
       const results = await deps.notifications.acceptBatch(items, {
         owner: principalOf(res).sub,
         idempotencyKey: key,
