@@ -123,6 +123,7 @@ describe('ops/prometheus/alerts.yml', () => {
         'HeraldCircuitOpen',
         'HeraldTransactionalLatencyHigh',
         'HeraldQueueLagGrowing',
+        'HeraldOutboxBacklog',
         'HeraldWorkerDown',
       ]),
     );
@@ -247,6 +248,7 @@ const PER_LABELS: Record<string, string[]> = {
   channel: ['channel'],
   lane: ['lane', 'queue'],
   outcome: ['outcome'],
+  outbox: ['outbox'],
   queue: ['queue'],
 };
 

@@ -20,7 +20,7 @@ import {
   type Database,
   type UngroupedOutboxJob,
 } from '@herald/db';
-import { createOutboxRelay } from '@herald/scheduler';
+import { createOutboxGauges, createOutboxRelay } from '@herald/scheduler';
 import {
   bearer,
   createHarness,
@@ -343,6 +343,64 @@ describe('scheduler', () => {
     expect(receiver.received('lost-ack')).toBe(1);
     for (const i of [1, 2, 3]) expect(receiver.received(`lost-ack-batch-${i}`)).toBe(1);
     expect(single.body.deliveries[0].status).toBe('queued');
+  });
+
+  it('the outbox gauges show what waits for Redis and for how long, and fall to zero once relayed', async () => {
+    const registry = createRegistry('outbox-gauges-test', false);
+    createOutboxGauges(registry, h.db.pool);
+    const gauge = async (name: string, outbox: string) => {
+      const text = await registry.metrics();
+      const line = new RegExp(`^${name}\\{[^}]*outbox="${outbox}"[^}]*\\} (\\S+)$`, 'm').exec(text);
+      return line ? Number(line[1]) : undefined;
+    };
+    expect(await gauge('herald_outbox_entries', 'notifications')).toBe(0);
+    expect(await gauge('herald_outbox_oldest_age_seconds', 'notifications')).toBe(0);
+
+    // Three jobs that did not reach Redis 90 s ago, and a scheduled send not yet due.
+    await seedOutbox(h.db, 4, 0);
+    await h.db.pool.query(
+      `UPDATE outbox SET available_at = now() - interval '90 seconds', created_at = now() - interval '90 seconds'`,
+    );
+    await h.db.pool.query(
+      `UPDATE outbox SET available_at = now() + interval '1 hour'
+       WHERE id = (SELECT max(id) FROM outbox)`,
+    );
+    // A campaign page the fan-out wrote 30 s ago and Redis never confirmed.
+    const campaign = await request(h.app)
+      .post('/v1/campaigns')
+      .set(bearer(testToken('campaigns:write', 'outbox-gauges')))
+      .send({
+        name: 'gauged',
+        channels: ['webhook'],
+        content: { webhook: { payload: {} } },
+        audience: { all: true },
+      })
+      .expect(202);
+    await h.db.pool.query(
+      `INSERT INTO campaign_outbox (campaign_id, jobs, claimed_until, created_at)
+       VALUES ($1, '[]', now() + interval '1 minute', now() - interval '30 seconds')`,
+      [campaign.body.id],
+    );
+
+    expect(await gauge('herald_outbox_entries', 'notifications')).toBe(3);
+    const age = (await gauge('herald_outbox_oldest_age_seconds', 'notifications'))!;
+    expect(age).toBeGreaterThanOrEqual(90);
+    expect(age).toBeLessThan(150);
+    expect(await gauge('herald_outbox_entries', 'campaign_pages')).toBe(1);
+    const pageAge = (await gauge('herald_outbox_oldest_age_seconds', 'campaign_pages'))!;
+    expect(pageAge).toBeGreaterThanOrEqual(30);
+    expect(pageAge).toBeLessThan(90);
+
+    const relay = createOutboxRelay({
+      pool: h.db.pool,
+      queues: h.queues,
+      retry: FAST_RETRY,
+      log: h.log,
+      options: { graceMs: 0, horizonMs: 0 },
+    });
+    expect(await relay.runOnce()).toBe(3);
+    expect(await gauge('herald_outbox_entries', 'notifications')).toBe(0);
+    expect(await gauge('herald_outbox_oldest_age_seconds', 'notifications')).toBe(0);
   });
 
   it('Redis unreachable at accept: 202, kept in the outbox, delivered once the relay runs', async () => {

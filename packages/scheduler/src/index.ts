@@ -4,3 +4,4 @@ export * from './campaign-fanout';
 export * from './campaign-page-relay';
 export * from './maintenance';
 export * from './retention';
+export * from './outbox-gauges';

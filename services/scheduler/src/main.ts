@@ -12,7 +12,7 @@ import {
   startOpsServer,
 } from '@herald/core';
 import { createDatabase, createSchemaCheck } from '@herald/db';
-import { createScheduler, RetentionPurger } from '@herald/scheduler';
+import { createOutboxGauges, createScheduler, RetentionPurger } from '@herald/scheduler';
 
 runService(
   'scheduler',
@@ -37,6 +37,7 @@ runService(
     );
     const registry = createRegistry('scheduler');
     createQueueGauges(registry, queueGaugeCollectors(queues.values(), dlqs));
+    createOutboxGauges(registry, db.pool);
     const scheduler = stack.own(
       createScheduler({
         pool: db.pool,
