@@ -125,6 +125,7 @@ describe('ops/prometheus/alerts.yml', () => {
         'HeraldQueueLagGrowing',
         'HeraldOutboxBacklog',
         'HeraldWorkerDown',
+        'HeraldGatewayErrors',
       ]),
     );
   });
@@ -250,6 +251,8 @@ const PER_LABELS: Record<string, string[]> = {
   outcome: ['outcome'],
   outbox: ['outbox'],
   queue: ['queue'],
+  route: ['route'],
+  status: ['status'],
 };
 
 /** Label names of every `by (…)` clause of an expression. */

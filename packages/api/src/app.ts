@@ -13,6 +13,7 @@ import {
 import { createSchemaCheck, type Database, type OutboxAcknowledger } from '@herald/db';
 import { createTemplateRenderer, loadStoredTemplate } from '@herald/templates';
 import { createAuthorizer, createTokenVerifier } from './auth';
+import { createHttpMetrics } from './http-metrics';
 import { requestLog } from './request-log';
 import { createNotificationService } from './notifications/notification-service';
 import { createErrorHandler, ProblemError, sendProblem } from './problem';
@@ -64,7 +65,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', false);
   // Responses are small and never cached: no ETag hashing per response.
   app.set('etag', false);
-  app.use(requestLog(deps.log));
+  app.use(requestLog(deps.log, createHttpMetrics(deps.registry)));
   // Campaign audiences may list up to 100,000 recipient ids inline: a larger body there only.
   app.post('/v1/campaigns', express.json({ limit: '4mb' }));
   app.use(express.json({ limit: '1mb', type: ['application/json', 'application/*+json'] }));
