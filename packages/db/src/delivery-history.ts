@@ -109,7 +109,8 @@ export interface RecipientDelivery extends Omit<DeliveryView, 'attempts'> {
   createdAt: string;
 }
 
-export interface RecipientDeliveryQuery {
+/** A page of a recipient's or a campaign's deliveries, newest first. */
+export interface DeliveryPageQuery {
   status?: DeliveryStatus;
   channel?: string;
   /** Only deliveries created before this one (ids are UUIDv7, ordered by creation). */
@@ -164,7 +165,7 @@ function historyItem(r: HistoryRow): RecipientDelivery {
 export async function listRecipientDeliveries(
   pool: pg.Pool,
   recipientId: string,
-  query: RecipientDeliveryQuery,
+  query: DeliveryPageQuery,
 ): Promise<{ items: RecipientDelivery[]; next?: string }> {
   const { rows } = await pool.query<HistoryRow>({
     text: `SELECT ${HISTORY_COLUMNS}
@@ -212,7 +213,7 @@ export const CAMPAIGN_DELIVERY_SCAN_WINDOW = 5000;
 export async function listCampaignDeliveries(
   pool: pg.Pool,
   campaignId: string,
-  query: RecipientDeliveryQuery,
+  query: DeliveryPageQuery,
   scanWindow = CAMPAIGN_DELIVERY_SCAN_WINDOW,
 ): Promise<{ items: CampaignDelivery[]; next?: string }> {
   const filtered = query.status !== undefined || query.channel !== undefined;

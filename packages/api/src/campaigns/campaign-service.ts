@@ -11,7 +11,7 @@ import {
   transitionCampaign,
   type CampaignView,
   type Database,
-  type RecipientDeliveryQuery,
+  type DeliveryPageQuery,
 } from '@herald/db';
 import type { TemplateRenderer } from '@herald/templates';
 import { templateFieldErrors } from '../template-check';
@@ -147,7 +147,7 @@ export function createCampaignService(deps: {
     },
     get: (id: string) => getCampaignView(deps.db.prisma, id),
     /** A page of the campaign's deliveries; undefined when there is no such campaign. */
-    async deliveries(id: string, query: RecipientDeliveryQuery) {
+    async deliveries(id: string, query: DeliveryPageQuery) {
       const [exists, page] = await Promise.all([
         deps.db.prisma.campaign.count({ where: { id } }),
         listCampaignDeliveries(deps.db.pool, id, query),
