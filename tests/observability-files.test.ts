@@ -126,6 +126,7 @@ describe('ops/prometheus/alerts.yml', () => {
         'HeraldOutboxBacklog',
         'HeraldWorkerDown',
         'HeraldGatewayErrors',
+        'HeraldGatewaySlow',
       ]),
     );
   });
